@@ -1,0 +1,5 @@
+"""gpufleet: bare Debian/Ubuntu GPU host -> vLLM servers under systemd. Tasks run in this order."""
+
+from pyinfra import local
+
+local.include("tasks/preflight.py")

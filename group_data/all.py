@@ -1,0 +1,55 @@
+"""Every gpufleet default, one place to read them all.
+
+Each setting is overridable per group (group_data/<group>.py) or per host (inventory data).
+Versions default to "auto": the solver (gpufleet.compat.resolve) picks the newest stack that
+works on the host's GPU; pin any of them to a version to override it.
+"""
+
+# --- What to install ("auto" = let the solver choose; pin a version string to override) ---
+gpu = "auto"  # "auto" = detect from the host (nvidia-smi, else lspci); or a catalogue name/PCI id
+vllm_version = "auto"  # e.g. "0.8.5.post1"
+torch_version = "auto"  # e.g. "2.6.0" or "2.6.0+cu124"
+driver_version = "auto"  # e.g. "580.105.08"; "auto" = newest release of the newest usable branch
+cuda_toolkit = "auto"  # e.g. "12.4"; must be <= torch's CUDA and able to compile for the GPU
+python_version = "auto"  # conda env python, e.g. "3.12"
+vllm_source = "auto"  # auto | pypi | github-release | pascal-index | source-build
+allow_source_build = False  # let the solver fall back to building vLLM from source
+
+# --- Where things come from (real upstream defaults; point them at a lab mirror) ---
+pypi_index_url = "https://pypi.org/simple"  # pip index (PEP 503/691), also `matrix refresh`
+pytorch_index_url = "https://download.pytorch.org/whl"  # + "/cu124": pip extra index
+nvidia_driver_url = (
+    "https://download.nvidia.com/XFree86/Linux-x86_64/{version}/NVIDIA-Linux-x86_64-{version}.run"
+)
+cuda_runfile_url = (
+    "https://developer.download.nvidia.com/compute/cuda/{version}/local_installers/{runfile}"
+)
+vllm_release_wheel_url = (
+    "https://github.com/vllm-project/vllm/releases/download/v{version}/"
+    "vllm-{version}+{cuda}-cp38-abi3-manylinux1_x86_64.whl"
+)
+pascal_index_url = None  # community Pascal (sm_60/61) vLLM builds; required for P40/P100 hosts
+miniforge_version = "24.11.3-2"
+miniforge_url = (
+    "https://github.com/conda-forge/miniforge/releases/download/{version}/"
+    "Miniforge3-{version}-Linux-x86_64.sh"
+)
+
+# --- Paths on the hosts ---
+gpufleet_root = "/opt/gpufleet"  # everything gpufleet owns lives below this
+conda_prefix = "/opt/gpufleet/miniforge"
+envs_dir = "/opt/gpufleet/envs"  # one immutable env per resolved stack
+downloads_dir = "/var/cache/gpufleet"  # verified runfiles/installers
+cuda_root = "/usr/local"  # toolkits go to <cuda_root>/cuda-X.Y
+
+# --- Driver policy ---
+force_driver_change = False  # change the driver even while GPU processes are running
+allow_reboot = False  # never reboot unless set; otherwise report "reboot required"
+
+# --- Serving ---
+service_user = "vllm"
+embedding_port = 8000
+chat_port = 8001
+keep_envs = 2  # envs kept besides the one in use
+max_unavailable = 1  # hosts restarting at once during a rollout
+health_timeout_s = 600

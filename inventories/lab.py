@@ -1,0 +1,20 @@
+"""Example lab: four 4xV100-SXM2-32GB boxes and two P40 boxes.
+
+Groups name the GPU model (v100, p40) and the serving role (embedding, chat); group_data/<group>.py
+holds each group's settings. Replace the addresses with your hosts'.
+"""
+
+v100 = [
+    ("gpu01", {"ssh_hostname": "10.20.0.11", "gpu": "Tesla V100-SXM2-32GB", "gpu_count": 4}),
+    ("gpu02", {"ssh_hostname": "10.20.0.12", "gpu": "Tesla V100-SXM2-32GB", "gpu_count": 4}),
+    ("gpu03", {"ssh_hostname": "10.20.0.13", "gpu": "Tesla V100-SXM2-32GB", "gpu_count": 4}),
+    ("gpu04", {"ssh_hostname": "10.20.0.14", "gpu": "Tesla V100-SXM2-32GB", "gpu_count": 4}),
+]
+
+p40 = [
+    ("gpu05", {"ssh_hostname": "10.20.0.15", "gpu": "Tesla P40", "gpu_count": 4}),
+    ("gpu06", {"ssh_hostname": "10.20.0.16", "gpu": "Tesla P40", "gpu_count": 4}),
+]
+
+embedding = ["gpu01", "gpu02", "gpu05"]
+chat = ["gpu03", "gpu04", "gpu06"]

@@ -1,0 +1,79 @@
+"""The sandbox cluster made by `python -m sandbox up N` (see sandbox/ and README "Sandbox").
+
+Reads sandbox/state/state.json. Groups: v100, p40 (GPU model), embedding, chat (role), canary.
+Host data: ssh to root with the sandbox key, host keys checked against the sandbox known_hosts,
+`gpu` = the host's (stand-in) GPU model, and every download URL of group_data/all.py pointed at
+the sandbox mirror with the same path (only scheme and host swapped).
+"""
+
+import json
+import re
+import runpy
+from pathlib import Path
+
+from pyinfra.api.exceptions import PyinfraError
+
+_REPO = Path(__file__).resolve().parent.parent
+_STATE_FILE = _REPO / "sandbox" / "state" / "state.json"
+_URL_KEYS = (
+    "pypi_index_url",
+    "pytorch_index_url",
+    "nvidia_driver_url",
+    "cuda_runfile_url",
+    "vllm_release_wheel_url",
+    "miniforge_url",
+)
+# No upstream default (community Pascal builds must be configured); the mirror serves it here.
+_PASCAL_INDEX_PATH = "/pascal/simple"
+
+
+def _load_state() -> dict:
+    try:
+        return json.loads(_STATE_FILE.read_text())
+    except FileNotFoundError:
+        raise PyinfraError(
+            f"no sandbox state at {_STATE_FILE}: run `python -m sandbox up N` first"
+        ) from None
+
+
+def _mirror_urls(mirror: str) -> dict:
+    """group_data/all.py's URLs with scheme+host replaced by the mirror's."""
+    defaults = runpy.run_path(str(_REPO / "group_data" / "all.py"))
+    urls = {k: re.sub(r"^[a-z]+://[^/]+", mirror, defaults[k]) for k in _URL_KEYS}
+    urls["pascal_index_url"] = mirror + _PASCAL_INDEX_PATH
+    return urls
+
+
+def _host_data(host: dict, state: dict, urls: dict) -> dict:
+    return {
+        "ssh_hostname": host["address"],
+        "ssh_user": "root",
+        "ssh_key": state["key"],
+        "ssh_known_hosts_file": state["known_hosts"],
+        "ssh_strict_host_key_checking": "yes",
+        "ssh_connect_retries": 2,
+        "gpu": host["gpu"],
+        "sandbox_netns": host["netns"],
+        **urls,
+    }
+
+
+def _groups() -> dict[str, list]:
+    state = _load_state()
+    urls = _mirror_urls(state["mirror"]["url"])
+    groups: dict[str, list] = {"v100": [], "p40": [], "embedding": [], "chat": [], "canary": []}
+    for host in state["hosts"]:
+        gpu_group = next(g for g in host["groups"] if g in ("v100", "p40"))
+        groups[gpu_group].append((host["name"], _host_data(host, state, urls)))
+        for group in host["groups"]:
+            if group != gpu_group:
+                groups[group].append(host["name"])
+    return groups
+
+
+_GROUPS = _groups()
+v100 = _GROUPS["v100"]
+p40 = _GROUPS["p40"]
+embedding = _GROUPS["embedding"]
+chat = _GROUPS["chat"]
+canary = _GROUPS["canary"]

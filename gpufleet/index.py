@@ -262,6 +262,8 @@ class _RangeWheel:
     def metadata(self) -> bytes:
         method, crc, csize, offset = self._find_metadata(self._central_directory())
         header = self.read(offset, 30)
+        if header[:4] != b"PK\x03\x04":
+            raise IndexFetchError(f"{self.url}: no zip local header at offset {offset}")
         name_len, extra_len = struct.unpack_from("<2H", header, 26)
         data = self.read(offset + 30 + name_len + extra_len, csize)
         if method == 8:

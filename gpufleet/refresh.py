@@ -216,7 +216,8 @@ def refresh(
     """Regenerate the block in `matrix_path` from `index_url`; print a diff or "up to date".
 
     Returns 0 (written, or already current); with `check`, writes nothing and returns 1 when
-    the block is stale.
+    the block is stale. `.metadata` files are probed even when the index page does not
+    advertise them: the configured mirror drops the PEP 658 attributes but serves the files.
 
     Example:
         >>> refresh(Path("gpufleet/matrix.yaml"), "http://127.0.0.1:8080/simple")  # doctest: +SKIP
@@ -224,7 +225,11 @@ def refresh(
     """
     out = out or sys.stdout  # looked up per call, so redirected stdout is honoured
     text = matrix_path.read_bytes().decode() if matrix_path.exists() else ""
-    block = render_block(fetch_releases(index_url))
+    releases = fetch_releases(index_url)
+    for r in releases:
+        if r.torch is None:  # the solver cannot use such a row; say so rather than guess
+            print(f"warning: vllm {r.version} pins no exact torch version", file=sys.stderr)
+    block = render_block(releases)
     new_text = replace_block(text, block)
     if new_text == text:
         print(f"{matrix_path}: vllm_releases up to date", file=out)

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import io
@@ -77,7 +78,11 @@ class IndexServer:
 
     def __enter__(self) -> IndexServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever,
+            args=(0.05,),
+            daemon=True,  # quick shutdown
+        )
         self.thread.start()
         return self
 
@@ -188,10 +193,10 @@ def _handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
             for key, value in (extra or {}).items():
                 self.send_header(key, value)
             self.end_headers()
-            try:
+            # Count before writing: the client may act on the reply before this thread resumes.
+            server.bytes_served[self.path] += len(body)
+            # A client refusing a full body hangs up: exactly what the refusal test wants.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(body)
-                server.bytes_served[self.path] += len(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client refused a full body: exactly what the refusal test wants
 
     return Handler

@@ -39,11 +39,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise RangeNotSatisfiable(header)
         return max(0, size - n), size - 1
     start = int(first)
-    end = int(last) if last.isdigit() else size - 1
-    if end < start:
+    if last.isdigit() and int(last) < start:
         return None  # syntactically invalid: ignore the header
     if start >= size:
         raise RangeNotSatisfiable(header)
+    end = int(last) if last.isdigit() else size - 1
     return start, min(end, size - 1)
 
 

@@ -26,9 +26,10 @@ cuda_runfile_url = (
 )
 vllm_release_wheel_url = (
     "https://github.com/vllm-project/vllm/releases/download/v{version}/"
-    "vllm-{version}+{cuda}-cp38-abi3-manylinux1_x86_64.whl"
+    "vllm-{version}+{cuda}-cp38-abi3-{platform}.whl"  # platform: matrix.yaml github_platform
 )
-pascal_index_url = None  # community Pascal (sm_60/61) vLLM builds; required for P40/P100 hosts
+# Community Pascal (sm_60/61) vLLM builds (vllm-pascal, triton-pascal): used for P40/P100 hosts.
+pascal_index_url = "https://sasha0552.github.io/pascal-pkgs-ci"
 miniforge_version = "24.11.3-2"
 miniforge_url = (
     "https://github.com/conda-forge/miniforge/releases/download/{version}/"

@@ -5,15 +5,15 @@ holds each group's settings. Replace the addresses with your hosts'.
 """
 
 v100 = [
-    ("gpu01", {"ssh_hostname": "10.20.0.11", "gpu": "Tesla V100-SXM2-32GB", "gpu_count": 4}),
-    ("gpu02", {"ssh_hostname": "10.20.0.12", "gpu": "Tesla V100-SXM2-32GB", "gpu_count": 4}),
-    ("gpu03", {"ssh_hostname": "10.20.0.13", "gpu": "Tesla V100-SXM2-32GB", "gpu_count": 4}),
-    ("gpu04", {"ssh_hostname": "10.20.0.14", "gpu": "Tesla V100-SXM2-32GB", "gpu_count": 4}),
+    ("gpu01", {"ssh_hostname": "10.20.0.11", "gpu_count": 4}),
+    ("gpu02", {"ssh_hostname": "10.20.0.12", "gpu_count": 4}),
+    ("gpu03", {"ssh_hostname": "10.20.0.13", "gpu_count": 4}),
+    ("gpu04", {"ssh_hostname": "10.20.0.14", "gpu_count": 4}),
 ]
 
 p40 = [
-    ("gpu05", {"ssh_hostname": "10.20.0.15", "gpu": "Tesla P40", "gpu_count": 4}),
-    ("gpu06", {"ssh_hostname": "10.20.0.16", "gpu": "Tesla P40", "gpu_count": 4}),
+    ("gpu05", {"ssh_hostname": "10.20.0.15", "gpu_count": 4}),
+    ("gpu06", {"ssh_hostname": "10.20.0.16", "gpu_count": 4}),
 ]
 
 embedding = ["gpu01", "gpu02", "gpu05"]

@@ -1,0 +1,153 @@
+"""`gpufleet plan | matrix` — what would be installed where, and why.
+
+gpufleet plan --gpu "Tesla V100-SXM2-32GB" --vllm 0.8.5.post1 --json
+gpufleet plan inventories/lab.py
+gpufleet matrix refresh --check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from gpufleet import refresh
+from gpufleet.compat import Pins
+from gpufleet.config import ConfigError, HostConfig
+from gpufleet.inventory import hosts
+from gpufleet.matrix import load
+from gpufleet.plan import Plan, plan_gpu, plan_host
+from gpufleet.table import render_table
+
+EXIT_OK, EXIT_REFUSED = 0, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return EXIT_REFUSED
+    return args.func(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gpufleet", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers()
+    plan = sub.add_parser("plan", help="the stack the solver picks, per GPU or per host")
+    plan.add_argument("inventory", nargs="?", help="a pyinfra inventory file")
+    plan.add_argument("--gpu", help="GPU name as nvidia-smi prints it, or a PCI id (10de:1db5)")
+    plan.add_argument("--vllm", help="pin the vLLM release")
+    plan.add_argument("--torch", help="pin torch, optionally with its CUDA variant: 2.6.0+cu124")
+    plan.add_argument("--driver", help="pin the driver version or branch")
+    plan.add_argument("--cuda", help="pin the CUDA toolkit (12.4)")
+    plan.add_argument("--python", help="pin the env's python")
+    plan.add_argument("--source", help="pin the vLLM source (pypi, github-release, ...)")
+    plan.add_argument("--os", help="target OS id, e.g. ubuntu22.04, debian12")
+    plan.add_argument("--json", action="store_true", help="print JSON")
+    plan.set_defaults(func=_plan)
+    matrix = sub.add_parser("matrix", help="show or refresh gpufleet/matrix.yaml")
+    matrix_sub = matrix.add_subparsers()
+    show = matrix_sub.add_parser("show", help="the vLLM releases and their pins")
+    show.set_defaults(func=_matrix_show)
+    matrix.set_defaults(func=_matrix_show)
+    fresh = matrix_sub.add_parser("refresh", help="re-read vLLM's torch/xformers pins")
+    refresh.add_arguments(fresh)
+    fresh.set_defaults(func=refresh.run)
+    return parser
+
+
+def _plan(args: argparse.Namespace) -> int:
+    if args.inventory and args.gpu:
+        return _usage("give either an inventory or --gpu, not both")
+    if args.gpu:
+        return _plan_one(args)
+    if args.inventory:
+        return _plan_inventory(args)
+    return _usage("give an inventory file or --gpu NAME|PCI_ID")
+
+
+def _usage(message: str) -> int:
+    print(f"gpufleet plan: {message}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def _plan_one(args: argparse.Namespace) -> int:
+    pins = Pins(
+        vllm=args.vllm,
+        torch=args.torch,
+        driver=args.driver,
+        cuda_toolkit=args.cuda,
+        python=args.python,
+        vllm_source=args.source,
+    )
+    plan = plan_gpu(args.gpu, pins, os=args.os)
+    if args.json:
+        print(json.dumps(plan.contract(), indent=2))
+    elif plan.ok:
+        print(render_table([_row(plan)], _HEADERS))
+        for reason in plan.reasons:
+            print(f"  - {reason}")
+    else:
+        print(f"refused: {plan.error}", file=sys.stderr)
+    return EXIT_OK if plan.ok else EXIT_REFUSED
+
+
+def _plan_inventory(args: argparse.Namespace) -> int:
+    plans = []
+    for name, get in hosts(args.inventory):
+        try:
+            plans.append(plan_host(HostConfig.from_data(name, get), os=args.os))
+        except ConfigError as exc:
+            plans.append(Plan(name, None, None, str(exc)))
+    if args.json:
+        print(json.dumps([p.contract() for p in plans], indent=2))
+    else:
+        print(render_table([_row(p) for p in plans], _HEADERS))
+    return EXIT_OK if all(p.ok for p in plans) else EXIT_REFUSED
+
+
+_HEADERS = ("host", "gpu", "driver", "toolkit", "torch", "vllm", "source", "dtype")
+
+
+def _row(plan: Plan) -> tuple[str, ...]:
+    gpu = f"{plan.gpu.name} ({plan.gpu.sm})" if plan.gpu else "?"
+    host = plan.host or "-"
+    if not plan.ok:
+        return (host, gpu, f"REFUSED: {plan.error}")
+    s = plan.stack
+    return (
+        host,
+        gpu,
+        f"{s.driver_version} ({s.driver_module})",
+        s.cuda_toolkit,
+        f"{s.torch}+{s.torch_cuda}",
+        s.vllm,
+        s.vllm_source,
+        s.dtype,
+    )
+
+
+def _matrix_show(args: argparse.Namespace) -> int:
+    matrix = load()
+    rows = []
+    for release in matrix.vllm_releases:
+        wheels = matrix.vllm_wheels_for(release.version)
+        rows.append(
+            (
+                release.version,
+                release.torch or "-",
+                release.xformers or "-",
+                wheels.pypi if wheels else "-",
+                ",".join(wheels.github) if wheels else "-",
+                wheels.min_cc if wheels else "-",
+            )
+        )
+    headers = ("vllm", "torch", "xformers", "pypi cuda", "github cuda", "min cc")
+    print(render_table(rows, headers))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

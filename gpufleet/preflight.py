@@ -1,0 +1,66 @@
+"""Preflight logic: facts -> config -> solver, and one refusal for the whole run.
+
+tasks/preflight.py calls `check_host` for every host while pyinfra collects operations, before
+any operation runs. Refusals are gathered per run (per pyinfra State) and raised together once
+the last host is checked, so one bad host stops the deploy on every host, with one line each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from gpufleet.config import ConfigError, HostConfig
+from gpufleet.gpus import UnknownGpu, by_pci_id
+from gpufleet.plan import Plan, plan_host
+
+# pyinfra State -> {host name: Plan}; weak so a finished run's plans go away with it.
+_RUNS: WeakKeyDictionary[Any, dict[str, Plan]] = WeakKeyDictionary()
+
+
+class PreflightRefused(Exception):
+    """One line per refused host: host, GPU, rule, source. Nothing was changed on any host."""
+
+
+def os_id(distribution: dict | None) -> str | None:
+    """pyinfra's LinuxDistribution fact -> matrix OS id: "debian12", "ubuntu22.04"."""
+    meta = (distribution or {}).get("release_meta") or {}
+    if not meta.get("ID") or not meta.get("VERSION_ID"):
+        return None
+    return f"{meta['ID'].lower()}{meta['VERSION_ID']}"
+
+
+def detect_gpu(nvidia_gpus: Sequence[dict], pci_gpus: Sequence[dict]) -> str | None:
+    """The host's GPU model: nvidia-smi's name when a driver runs, else the PCI id."""
+    if nvidia_gpus:
+        return nvidia_gpus[0]["name"]
+    for device in pci_gpus:
+        try:
+            return by_pci_id(device["pci_id"]).name
+        except UnknownGpu:
+            return device["pci_id"]  # the solver refuses it with the catalogue's message
+    return None
+
+
+def check_host(
+    state: Any,
+    host: str,
+    get: Callable[[str, Any], Any],
+    all_hosts: Sequence[str],
+    detected_gpu: str | None = None,
+    os: str | None = None,
+) -> Plan:
+    """Plan this host; when it is the last of `all_hosts`, raise if any host was refused."""
+    try:
+        plan = plan_host(HostConfig.from_data(host, get), detected_gpu, os)
+    except ConfigError as exc:
+        plan = Plan(host, None, None, str(exc))
+    plans = _RUNS.setdefault(state, {})
+    plans[host] = plan
+    if host == all_hosts[-1]:
+        refused = [p.error for p in plans.values() if not p.ok]
+        if refused:
+            count = f"{len(refused)} of {len(plans)} hosts refused; nothing was changed on any host"
+            raise PreflightRefused("\n".join([count, *refused]))
+    return plan

@@ -1,0 +1,27 @@
+"""Preflight: read each host's GPU and OS, validate its settings, resolve its stack.
+
+Runs while pyinfra collects operations, before any change: one refused host (unknown GPU,
+impossible pin, malformed group_data) stops the deploy on every host, one line per host.
+The resolved stack is left in host.data for the later tasks.
+"""
+
+from pyinfra import host, inventory, state
+from pyinfra.facts.server import LinuxDistribution
+
+from gpufleet.facts.nvidia import NvidiaGpus
+from gpufleet.facts.pci import PciGpus
+from gpufleet.preflight import check_host, detect_gpu, os_id
+
+detected = None
+if host.data.get("gpu", "auto") == "auto":
+    detected = detect_gpu(host.get_fact(NvidiaGpus), host.get_fact(PciGpus))
+
+plan = check_host(
+    state,
+    host.name,
+    host.data.get,
+    [h.name for h in inventory.iter_active_hosts()],
+    detected_gpu=detected,
+    os=os_id(host.get_fact(LinuxDistribution)),
+)
+host.data.gpufleet_plan = plan

@@ -26,3 +26,24 @@ test-fast: lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# --- Sandbox: real Debian hosts (systemd-nspawn) + local mirror; needs root. See README. ---
+SANDBOX_HOSTS ?= 3
+
+.PHONY: sandbox-up sandbox-down sandbox-status
+
+sandbox-up: venv
+	$(BIN)/python -m sandbox up $(SANDBOX_HOSTS)
+
+# stdlib only: works even without the venv (e.g. after `make clean`)
+sandbox-down:
+	$(PY) -m sandbox down
+
+sandbox-status:
+	$(PY) -m sandbox status
+
+demo: sandbox-up
+	$(BIN)/pyinfra -y inventories/sandbox.py deploy.py
+	@if $(BIN)/gpufleet plan --help >/dev/null 2>&1; then \
+		$(BIN)/gpufleet plan inventories/sandbox.py; \
+	else echo "demo: \`gpufleet plan\` not available yet, skipping the plan table"; fi

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from gpufleet import refresh
 from gpufleet.compat import Pins
 from gpufleet.config import ConfigError, HostConfig
-from gpufleet.inventory import hosts
+from gpufleet.inventory import InventoryError, hosts
 from gpufleet.matrix import load
 from gpufleet.plan import Plan, plan_gpu, plan_host
 from gpufleet.table import render_table
@@ -96,7 +96,11 @@ def _plan_one(args: argparse.Namespace) -> int:
 
 def _plan_inventory(args: argparse.Namespace) -> int:
     plans = []
-    for name, get in hosts(args.inventory):
+    try:
+        inventory = hosts(args.inventory)
+    except InventoryError as exc:
+        return _usage(str(exc))
+    for name, get in inventory:
         try:
             plans.append(plan_host(HostConfig.from_data(name, get), os=args.os))
         except ConfigError as exc:

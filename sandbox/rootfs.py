@@ -51,13 +51,14 @@ def base_path() -> Path:
 def ensure_tarball() -> Path:
     """Build the tarball with mmdebstrap unless cached (~40 s, ~270 MB)."""
     tarball = tarball_path()
-    if tarball.exists():
+    if tarball.is_file():
         return tarball
     config.CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = tarball.with_suffix(".tar.part")
+    tmp = tarball.with_name(tarball.stem + ".part.tar")  # renamed only once complete
     cmd = [
         "mmdebstrap",
         "--variant=minbase",
+        "--format=tar",
         f"--include={config.PACKAGES}",
         config.SUITE,
         str(tmp),

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -80,8 +81,6 @@ class Server:
     """The threaded server; `serve_forever()` blocks (run it in a thread for tests)."""
 
     def __init__(self, root: Path, address: str, port: int, log: Path | None):
-        from http.server import ThreadingHTTPServer
-
         self.root = root
         self.log_path = log
         self.log_lock = threading.Lock()

@@ -1,8 +1,9 @@
 """Preflight logic: facts -> config -> solver, and one refusal for the whole run.
 
 tasks/preflight.py calls `check_host` for every host while pyinfra collects operations, before
-any operation runs. Refusals are gathered per run (per pyinfra State) and raised together once
-the last host is checked, so one bad host stops the deploy on every host, with one line each.
+any operation runs. pyinfra loads hosts concurrently, so refusals are gathered per run (per
+pyinfra State) and raised together by whichever host is checked last: one bad host stops the
+deploy on every host, with one line each.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
+
+from pyinfra.api.exceptions import PyinfraError
 
 from gpufleet.config import ConfigError, HostConfig
 from gpufleet.gpus import UnknownGpu, by_pci_id
@@ -19,8 +22,11 @@ from gpufleet.plan import Plan, plan_host
 _RUNS: WeakKeyDictionary[Any, dict[str, Plan]] = WeakKeyDictionary()
 
 
-class PreflightRefused(Exception):
-    """One line per refused host: host, GPU, rule, source. Nothing was changed on any host."""
+class PreflightRefused(PyinfraError):
+    """One line per refused host: host, GPU, rule, source. Nothing was changed on any host.
+
+    A PyinfraError, so the pyinfra CLI prints it as a one-line error instead of a traceback.
+    """
 
 
 def os_id(distribution: dict | None) -> str | None:
@@ -47,18 +53,18 @@ def check_host(
     state: Any,
     host: str,
     get: Callable[[str, Any], Any],
-    all_hosts: Sequence[str],
+    host_count: int,
     detected_gpu: str | None = None,
     os: str | None = None,
 ) -> Plan:
-    """Plan this host; when it is the last of `all_hosts`, raise if any host was refused."""
+    """Plan this host; once `host_count` hosts are planned, raise if any was refused."""
     try:
         plan = plan_host(HostConfig.from_data(host, get), detected_gpu, os)
     except ConfigError as exc:
         plan = Plan(host, None, None, str(exc))
     plans = _RUNS.setdefault(state, {})
     plans[host] = plan
-    if host == all_hosts[-1]:
+    if len(plans) == host_count:
         refused = [p.error for p in plans.values() if not p.ok]
         if refused:
             count = f"{len(refused)} of {len(plans)} hosts refused; nothing was changed on any host"

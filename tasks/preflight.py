@@ -20,7 +20,7 @@ plan = check_host(
     state,
     host.name,
     host.data.get,
-    [h.name for h in inventory.iter_active_hosts()],
+    inventory.len_active_hosts(),
     detected_gpu=detected,
     os=os_id(host.get_fact(LinuxDistribution)),
 )

@@ -16,7 +16,7 @@ def _get(**overrides):
 
 def test_all_good_hosts_pass_and_return_their_plans():
     state = FakeState()
-    hosts = ["gpu01", "gpu05"]
+    hosts = 2
     first = check_host(state, "gpu01", _get(gpu="Tesla V100-SXM2-32GB"), hosts)
     last = check_host(state, "gpu05", _get(gpu="Tesla P40"), hosts)
     assert first.ok and last.ok
@@ -25,7 +25,7 @@ def test_all_good_hosts_pass_and_return_their_plans():
 
 def test_one_refused_host_stops_the_run_with_one_line_per_refused_host():
     state = FakeState()
-    hosts = ["gpu01", "gpu02", "gpu03"]
+    hosts = 3
     check_host(state, "gpu01", _get(gpu="Tesla P40", vllm_version="0.11.0"), hosts)
     check_host(state, "gpu02", _get(gpu="Tesla V100-SXM2-32GB"), hosts)
     with pytest.raises(PreflightRefused) as refused:
@@ -38,20 +38,20 @@ def test_one_refused_host_stops_the_run_with_one_line_per_refused_host():
 
 
 def test_runs_do_not_share_refusals():
-    hosts = ["gpu01"]
+    hosts = 1
     with pytest.raises(PreflightRefused):
         check_host(FakeState(), "gpu01", _get(gpu="Tesla V900"), hosts)
     assert check_host(FakeState(), "gpu01", _get(gpu="Tesla T4"), hosts).ok
 
 
 def test_auto_gpu_uses_the_detected_model():
-    plan = check_host(FakeState(), "gpu01", _get(), ["gpu01"], detected_gpu="Tesla P40")
+    plan = check_host(FakeState(), "gpu01", _get(), 1, detected_gpu="Tesla P40")
     assert plan.gpu.name == "Tesla P40"
 
 
 def test_auto_gpu_with_nothing_detected_is_refused():
     with pytest.raises(PreflightRefused, match="gpu01: gpu='auto' and no GPU was detected"):
-        check_host(FakeState(), "gpu01", _get(), ["gpu01"])
+        check_host(FakeState(), "gpu01", _get(), 1)
 
 
 def test_detect_gpu_prefers_nvidia_smi_then_pci_ids():

@@ -1,8 +1,9 @@
-"""`gpufleet plan | matrix` — what would be installed where, and why.
+"""`gpufleet plan | matrix | report` — what would be installed where, and why.
 
 gpufleet plan --gpu "Tesla V100-SXM2-32GB" --vllm 0.8.5.post1 --json
 gpufleet plan inventories/lab.py
 gpufleet matrix refresh --check
+gpufleet report inventories/lab.py --markdown
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import json
 import sys
 from collections.abc import Sequence
 
-from gpufleet import refresh
+from gpufleet import refresh, report
 from gpufleet.compat import Pins
-from gpufleet.config import ConfigError, HostConfig
+from gpufleet.config import ConfigError, HostConfig, defaults
 from gpufleet.inventory import InventoryError, hosts
 from gpufleet.matrix import load
 from gpufleet.plan import Plan, plan_gpu, plan_host
 from gpufleet.table import render_table
 
-EXIT_OK, EXIT_REFUSED = 0, 2
+EXIT_OK, EXIT_UNREACHABLE, EXIT_REFUSED = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     fresh = matrix_sub.add_parser("refresh", help="re-read vLLM's torch/xformers pins")
     refresh.add_arguments(fresh)
     fresh.set_defaults(func=refresh.run)
+    rep = sub.add_parser("report", help="driver, toolkits, GPUs and apt versions per host")
+    rep.add_argument("inventory", help="a pyinfra inventory file")
+    rep.add_argument("--packages", help="a,b,c: apt packages (default: report_packages)")
+    fmt = rep.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print a JSON list, one per host")
+    fmt.add_argument("--markdown", action="store_true", help="print GitHub Markdown tables")
+    rep.set_defaults(func=_report)
     return parser
 
 
@@ -131,6 +139,28 @@ def _row(plan: Plan) -> tuple[str, ...]:
         s.vllm_source,
         s.dtype,
     )
+
+
+def _report(args: argparse.Namespace) -> int:
+    # Imported here: it patches ssl through gevent (pyinfra's CLI does), which only this needs.
+    from gpufleet.remote import gather
+
+    if args.packages is not None:
+        packages = [p.strip() for p in args.packages.split(",") if p.strip()]
+    else:
+        packages = defaults()["report_packages"]
+    try:
+        rows = report.build_reports(gather(args.inventory, report.fact_spec(packages)))
+    except InventoryError as exc:
+        print(f"gpufleet report: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.json:
+        print(report.to_json(rows))
+    elif args.markdown:
+        print(report.render_markdown(rows))
+    else:
+        print(report.render_text(rows))
+    return EXIT_OK if all(r.ok for r in rows) else EXIT_UNREACHABLE
 
 
 def _matrix_show(args: argparse.Namespace) -> int:

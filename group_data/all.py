@@ -54,3 +54,10 @@ chat_port = 8001
 keep_envs = 2  # envs kept besides the one in use
 max_unavailable = 1  # hosts restarting at once during a rollout
 health_timeout_s = 600
+
+# --- Fleet report (gpufleet report INVENTORY, tasks/report.py) ---
+# Packages whose installed/candidate/held versions the report shows, as `apt policy` would.
+# Debian names: the apt driver (Ubuntu: nvidia-driver-580), the kernel meta package (Ubuntu:
+# linux-image-generic), NVIDIA's apt-repo CUDA toolkit, and the compiler + dkms that build the
+# driver's module. A name apt does not know reads "-": list the Ubuntu names too on mixed fleets.
+report_packages = ["nvidia-driver", "linux-image-amd64", "cuda-toolkit-12-4", "gcc", "dkms"]

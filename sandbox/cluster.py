@@ -3,10 +3,13 @@
 Test infrastructure only (see sandbox/__init__.py); never imported by gpufleet/ or tasks/.
 """
 
+import contextlib
+import fcntl
 import os
 import time
+from collections.abc import Iterator
 
-from sandbox import config, deps, hosts, mirror, network, rootfs, ssh, state
+from sandbox import cgroups, config, deps, hosts, mirror, network, rootfs, ssh, state
 from sandbox.state import ClusterState, HostState, MirrorState
 
 
@@ -54,9 +57,23 @@ def healthy(current: ClusterState | None, n: int) -> bool:
     return all(ssh.answers(h.address) for h in current.hosts)
 
 
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    """Serialise `up` and `down` across processes (two test sessions on one box)."""
+    config.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(config.STATE_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def up(n: int) -> ClusterState:
     """Bring up n hosts and the mirror; reuse a healthy cluster of the same size."""
     require_root()
+    with locked():
+        return _up(n)
+
+
+def _up(n: int) -> ClusterState:
     deps.ensure()
     current = state.load()
     if healthy(current, n):
@@ -86,6 +103,7 @@ def up(n: int) -> ClusterState:
     ssh.write_known_hosts(host_keys)
     taken = ssh.wait([h.address for h in started])
     print(f"sandbox: {n} hosts answer ssh (slowest {max(taken.values()):.1f} s)", flush=True)
+    hosts.settle([h.address for h in started])
     return current
 
 
@@ -132,6 +150,7 @@ def teardown(current: ClusterState | None) -> None:
     for netns in network.leftover_namespaces():
         network.delete(netns, "")
     network.remove_mirror_address()
+    cgroups.remove()
     if config.HOSTS_DIR.exists():
         if any(m.startswith(str(config.HOSTS_DIR) + "/") for m in hosts.mount_points()):
             raise RuntimeError(f"still mounted under {config.HOSTS_DIR}; not deleting it")
@@ -142,7 +161,8 @@ def teardown(current: ClusterState | None) -> None:
 def down() -> None:
     require_root()
     started = time.monotonic()
-    teardown(state.load())
+    with locked():
+        teardown(state.load())
     print(f"sandbox: down ({time.monotonic() - started:.1f} s)", flush=True)
 
 

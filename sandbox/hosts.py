@@ -11,9 +11,10 @@ import shutil
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sandbox import config
+from sandbox import cgroups, config, ssh
 from sandbox.state import HostState
 
 
@@ -93,8 +94,10 @@ def boot(host: HostState, log_dir: Path) -> int:
         f"--hostname={host.name}",
         "--console=read-only",
     ]
+    cgroup_dirs = cgroups.create(host.name)
     proc = subprocess.Popen(
         cmd,
+        preexec_fn=lambda: cgroups.enter(cgroup_dirs),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -163,3 +166,35 @@ def _reap(pid: int) -> None:
 def remove_dirs(host_dir: Path) -> None:
     if host_dir.exists():
         shutil.rmtree(host_dir)
+
+
+# Boot is "done" when systemd says so. Several containers booting at once sometimes lose a race
+# creating a unit's cgroup ("Failed to attach to cgroup ... No such file or directory", seen for
+# systemd-update-utmp.service): restart the failed units once, as an operator would.
+SETTLE_SCRIPT = """\
+state=$(systemctl is-system-running --wait)
+if [ "$state" = degraded ]; then
+    failed=$(systemctl list-units --state=failed --plain --no-legend | cut -d' ' -f1)
+    echo "restarted after a failed boot: $failed" >&2
+    systemctl reset-failed
+    systemctl restart $failed
+    state=$(systemctl is-system-running --wait)
+fi
+echo "$state"
+[ "$state" = running ] || systemctl list-units --state=failed --plain --no-legend >&2
+"""
+
+
+def settle(addresses: list[str]) -> None:
+    """Wait until systemd finished booting on every host; raise naming hosts left degraded."""
+    with ThreadPoolExecutor(max_workers=max(1, len(addresses))) as pool:
+        runs = pool.map(lambda a: ssh.run(a, SETTLE_SCRIPT, timeout=10), addresses)
+        results = dict(zip(addresses, runs, strict=True))
+    bad = []
+    for address, result in results.items():
+        if result.stderr.strip():
+            print(f"sandbox: {address}: {result.stderr.strip()}", flush=True)
+        if result.stdout.strip() != "running":
+            bad.append(f"{address} ({result.stdout.strip() or result.returncode})")
+    if bad:
+        raise RuntimeError(f"systemd did not reach 'running' on {', '.join(bad)}")

@@ -13,24 +13,33 @@ from pathlib import Path
 NOISE = ("var/log/wtmp", "var/log/btmp", "var/log/lastlog", "var/lib/systemd/timers")
 
 
-def digest(upper: str | Path, exclude: tuple[str, ...] = NOISE) -> str:
-    """sha256 over every entry's path, type, mode, owner and content (link target, device)."""
+def entries(upper: str | Path, exclude: tuple[str, ...] = NOISE) -> dict[str, str]:
+    """Every entry's path -> a digest of its type, mode, owner and content (link target, device).
+
+    Compare two of these to see what a run changed: `{p for p in a.keys() | b.keys()
+    if a.get(p) != b.get(p)}`."""
     root = Path(upper)
+    return {rel: _entry(root / rel) for rel in sorted(_walk(root, exclude))}
+
+
+def digest(upper: str | Path, exclude: tuple[str, ...] = NOISE) -> str:
+    """One sha256 over `entries()`."""
     h = hashlib.sha256()
-    for rel in sorted(_walk(root, exclude)):
-        path = root / rel
-        st = path.lstat()
-        h.update(
-            f"{rel}\0{stat.S_IFMT(st.st_mode)}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0".encode()
-        )
-        if stat.S_ISREG(st.st_mode):
-            with open(path, "rb") as f:
-                h.update(hashlib.file_digest(f, "sha256").digest())
-        elif stat.S_ISLNK(st.st_mode):
-            h.update(os.readlink(path).encode())
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            h.update(f"{st.st_rdev}".encode())  # overlay whiteouts are 0/0 char devices
-        h.update(b"\n")
+    for rel, entry in entries(upper, exclude).items():
+        h.update(f"{rel}\0{entry}\n".encode())
+    return h.hexdigest()
+
+
+def _entry(path: Path) -> str:
+    st = path.lstat()
+    h = hashlib.sha256(f"{stat.S_IFMT(st.st_mode)}:{st.st_mode:o}:{st.st_uid}:{st.st_gid}".encode())
+    if stat.S_ISREG(st.st_mode):
+        with open(path, "rb") as f:
+            h.update(hashlib.file_digest(f, "sha256").digest())
+    elif stat.S_ISLNK(st.st_mode):
+        h.update(os.readlink(path).encode())
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        h.update(f"{st.st_rdev}".encode())  # overlay whiteouts are 0/0 char devices
     return h.hexdigest()
 
 

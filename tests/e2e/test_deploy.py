@@ -15,8 +15,19 @@ def _connected_to_all(output: str, cluster) -> bool:
     return all(f"[{h.name}] Connected" in output for h in cluster.hosts)
 
 
-def _upper_digests(cluster) -> dict[str, str]:
-    return {h.name: treesum.digest(h.upper) for h in cluster.hosts}
+def _upper_entries(cluster) -> dict[str, dict[str, str]]:
+    return {h.name: treesum.entries(h.upper) for h in cluster.hosts}
+
+
+def _changed(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> dict:
+    """host -> paths whose entry differs (added, removed or changed)."""
+    diff = {}
+    for host, a in before.items():
+        b = after[host]
+        paths = sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p))
+        if paths:
+            diff[host] = paths
+    return diff
 
 
 def test_deploy_py_runs_on_every_host(sandbox_cluster):
@@ -48,10 +59,10 @@ def test_dry_run_changes_nothing(sandbox_cluster, deploy):
         pytest.skip(f"{deploy} cannot run yet (tasks/preflight.py missing)")
     # a value no host has: the probe deploy would change every host if it ran for real
     env = {**os.environ, "GPUFLEET_PROBE_VALUE": f"dry-{uuid.uuid4().hex[:8]}"}
-    before = _upper_digests(sandbox_cluster)
+    before = _upper_entries(sandbox_cluster)
     result = pyinfra("--dry", INVENTORY, deploy, env=env)
     assert result.returncode == 0, result.stdout[-3000:]
     assert _connected_to_all(result.stdout, sandbox_cluster)
     if deploy == PROBE:
         assert "Write the probe value" in result.stdout and "Detected changes" in result.stdout
-    assert _upper_digests(sandbox_cluster) == before
+    assert _changed(before, _upper_entries(sandbox_cluster)) == {}

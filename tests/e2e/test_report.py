@@ -1,0 +1,68 @@
+"""`gpufleet report` and tasks/report.py on the sandbox: real values, and nothing changed."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from gpufleet import report
+from gpufleet.config import defaults
+from sandbox import treesum
+from tests.e2e.helpers import INVENTORY, REPO, on_host, pyinfra
+
+# The console script installed beside this interpreter (.venv/bin/gpufleet), as a user runs it.
+GPUFLEET = str(Path(sys.executable).parent / "gpufleet")
+# dpkg is on every host; gcc on none of the minbase image: both answers get checked.
+PACKAGES = ("dpkg", "gcc")
+
+
+def _report_json() -> list[dict]:
+    result = subprocess.run(
+        [GPUFLEET, "report", INVENTORY, "--json", "--packages", ",".join(PACKAGES)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def _installed(cluster, host, package: str) -> str | None:
+    query = f"dpkg-query -W -f='${{db:Status-Status}} ${{Version}}' {package}"
+    result = on_host(cluster, host, query)
+    status, _, version = result.stdout.partition(" ")
+    return version if result.returncode == 0 and status == "installed" else None
+
+
+def test_report_json_matches_what_each_host_says(sandbox_cluster):
+    rows = {row["host"]: row for row in _report_json()}
+    assert set(rows) == {h.name for h in sandbox_cluster.hosts}
+    for host in sandbox_cluster.hosts:
+        row = rows[host.name]
+        assert row["ok"] and row["error"] is None, row
+        assert row["driver"] is None and row["toolkits"] == {}  # no NVIDIA driver, no toolkit
+        # No GPU on the PCI bus; a stand-in nvidia-smi, where present, names the host's model.
+        assert all(gpu["name"] == host.gpu for gpu in row["gpus"]), row["gpus"]
+        holds = on_host(sandbox_cluster, host, "apt-mark showhold").stdout.split()
+        assert row["holds"] == sorted(holds)
+        for package in PACKAGES:
+            installed = _installed(sandbox_cluster, host, package)
+            assert row["packages"][package]["installed"] == installed, (host.name, package)
+            assert row["packages"][package]["held"] is (package in holds)
+        assert row["packages"]["dpkg"]["installed"]  # a real version, not a default
+
+
+def test_report_task_prints_the_table_and_changes_nothing(sandbox_cluster):
+    before = {h.name: treesum.digest(h.upper) for h in sandbox_cluster.hosts}
+    result = pyinfra("-y", INVENTORY, "tasks/report.py")
+    after = {h.name: treesum.digest(h.upper) for h in sandbox_cluster.hosts}
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert after == before
+    cells = [line.split() for line in result.stdout.splitlines()]
+    host_rows = {c[0] for c in cells[cells.index(list(report.HOST_HEADERS)) + 2 :][:3]}
+    assert host_rows == {h.name for h in sandbox_cluster.hosts}
+    # One package row per host and report_packages entry (none installed: all read "-").
+    for host in sandbox_cluster.hosts:
+        for package in defaults()["report_packages"]:
+            assert [host.name, package, "-", "-", "-"] in cells, (host.name, package)

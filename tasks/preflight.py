@@ -2,7 +2,8 @@
 
 Runs while pyinfra collects operations, before any change: one refused host (unknown GPU,
 impossible pin, malformed group_data) stops the deploy on every host, one line per host.
-The resolved stack is left in host.data for the later tasks.
+The resolved plan is left in `host.data.gpufleet_plan` (gpufleet.plan.Plan) for later tasks.
+Every other task includes this file first, so each runs alone; a second include is a no-op.
 """
 
 from pyinfra import host, inventory, state
@@ -12,16 +13,15 @@ from gpufleet.facts.nvidia import NvidiaGpus
 from gpufleet.facts.pci import PciGpus
 from gpufleet.preflight import check_host, detect_gpu, os_id
 
-detected = None
-if host.data.get("gpu", "auto") == "auto":
-    detected = detect_gpu(host.get_fact(NvidiaGpus), host.get_fact(PciGpus))
-
-plan = check_host(
-    state,
-    host.name,
-    host.data.get,
-    inventory.len_active_hosts(),
-    detected_gpu=detected,
-    os=os_id(host.get_fact(LinuxDistribution)),
-)
-host.data.gpufleet_plan = plan
+if host.data.get("gpufleet_plan") is None:
+    detected = None
+    if host.data.get("gpu", "auto") == "auto":
+        detected = detect_gpu(host.get_fact(NvidiaGpus), host.get_fact(PciGpus))
+    host.data.gpufleet_plan = check_host(
+        state,
+        host.name,
+        host.data.get,
+        inventory.len_active_hosts(),
+        detected_gpu=detected,
+        os=os_id(host.get_fact(LinuxDistribution)),
+    )

@@ -4,9 +4,10 @@ What ``pyinfra INVENTORY fact ...`` does, as a library call that keeps going whe
 down: each host answers with its facts or with the reason it could not.
 
     >>> from gpufleet.facts.apt import AptPolicy
-    >>> found = gather("inventories/sandbox.py", {"apt:gcc": (AptPolicy, {"package": "gcc"})})
-    >>> found["sbx01"].facts["apt:gcc"]["installed"]  # doctest: +SKIP
-    '4:12.2.0-3'
+    >>> spec = {"apt:dpkg": (AptPolicy, {"package": "dpkg"})}
+    >>> found = gather("inventories/sandbox.py", spec)  # doctest: +SKIP
+    >>> found["sbx01"].facts["apt:dpkg"]["installed"]  # doctest: +SKIP
+    '1.21.23'
     >>> found["sbx02"].error  # doctest: +SKIP
     'Could not connect (timed out)'
 """

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast lint demo venv clean
+.PHONY: test test-fast lint demo venv clean apt-deps
 
 venv: $(STAMP)
 
@@ -14,14 +14,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# Debian packages the tests read (pci.ids: the GPU catalogue is cross-checked against it).
+APT_DEPS := pci.ids
+apt-deps:
+	@missing=$$(for p in $(APT_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+		else echo "make: missing Debian packages (run as root to install): $$missing"; fi; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint apt-deps
 	$(BIN)/pytest -q
 
-test-fast: lint
+test-fast: lint apt-deps
 	$(BIN)/pytest -q -m "not e2e"
 
 clean:

@@ -107,8 +107,20 @@ def _up(n: int) -> ClusterState:
     return current
 
 
+def populate_mirror() -> None:
+    """Put the stand-ins in the mirror tree (each step skips what is already current)."""
+    # imported here: they need the venv (yaml, gpufleet), and `python3 -m sandbox down` must run
+    # on the stdlib alone
+    from sandbox.standins import apt as apt_standins
+    from sandbox.standins import nvidia as nvidia_standins
+
+    nvidia_standins.populate(config.MIRROR_ROOT)
+    apt_standins.populate(config.MIRROR_ROOT)
+
+
 def ensure_mirror(current: ClusterState) -> ClusterState:
-    """Start the mirror unless ours is already running."""
+    """Start the mirror unless ours is already running; populate its tree either way."""
+    populate_mirror()
     if current.mirror and mirror.is_ours(current.mirror.pid):
         return current
     network.add_mirror_address()

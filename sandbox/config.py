@@ -24,7 +24,7 @@ PACKAGES = (
     "iproute2,apt-utils,pciutils,kmod"
 )
 # Bump when sandbox/rootfs.py changes how the extracted base is customised.
-BASE_REVISION = 2
+BASE_REVISION = 4
 
 # --- Address plan: one /30 per host from HOST_NET; the mirror on its own address on lo ---
 HOST_NET = "10.213.0.0/24"

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from sandbox import config
+from sandbox.standins import apt
 
 STAMP = ".gpufleet-sandbox-base.json"
 
@@ -111,6 +112,13 @@ def customise(base: Path) -> None:
     journald = base / "etc/systemd/journald.conf.d/gpufleet-sandbox.conf"
     journald.parent.mkdir(parents=True, exist_ok=True)
     journald.write_text(JOURNALD_DROPIN)
+    # Hosts reach only the mirror: apt's sources are its local repo (sandbox/standins/apt.py),
+    # since an unreachable Debian source would make every `apt-get update` fail.
+    (base / "etc/apt/sources.list").write_text(
+        "# gpufleet sandbox: the mirror's local repo only (sandbox/standins/apt.py)\n"
+        + apt.SOURCES_LINE
+        + "\n"
+    )
     for unit in MASKED_UNITS:
         link = base / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ host, the key, the value and the rule.
 
 from __future__ import annotations
 
+import re
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -99,6 +100,22 @@ def _gpu(value: Any) -> str | None:
         raise ValueError(str(exc)) from exc
 
 
+def _optional_sha256(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise ValueError("must be None or 64 lowercase hex digits (a sha256)")
+    return value
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError("must be a non-empty list of strings")
+    if not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a non-empty list of strings")
+    return tuple(value)
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string")
@@ -123,6 +140,9 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "pascal_index_url": _optional_url,
     "miniforge_version": _str,
     "miniforge_url": _url,
+    "miniforge_sha256": _optional_sha256,
+    "conda_channels": _str_list,
+    "conda_channel_alias": _optional_url,
     "gpufleet_root": _path,
     "conda_prefix": _path,
     "envs_dir": _path,
@@ -158,6 +178,9 @@ class HostConfig:
     pascal_index_url: str | None
     miniforge_version: str
     miniforge_url: str
+    miniforge_sha256: str | None
+    conda_channels: tuple[str, ...]
+    conda_channel_alias: str | None
     gpufleet_root: str
     conda_prefix: str
     envs_dir: str

@@ -19,16 +19,18 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
+from gpufleet.config import defaults
 from gpufleet.facts.apt import AptHolds, AptPolicy
 from gpufleet.facts.cuda import CudaToolkits
 from gpufleet.facts.nvidia import NvidiaDriver, NvidiaGpus
 from gpufleet.facts.pci import PciGpus
+from gpufleet.facts.vllm import VllmStacks
 from gpufleet.gpus import UnknownGpu, by_pci_id
 from gpufleet.table import render_table
 
 GPUS, PCI_GPUS, DRIVER, TOOLKITS, HOLDS = "gpus", "pci_gpus", "driver", "toolkits", "holds"
-# The post-install check's stamps (issue 5) land under this key: fact_spec(extra=...) adds the
-# fact, and the report shows whatever it returns; until then the column reads "-".
+# The post-install check's stamps (issue 5) land under this key: VllmStacks of group_data's
+# envs_dir (fact_spec(envs_dir=...) for another), {env name: stamp}; the column lists the names.
 STACKS = "stacks"
 _PACKAGE_PREFIX = "apt:"
 
@@ -42,12 +44,14 @@ def package_key(package: str) -> str:
 
 
 def fact_spec(
-    packages: Iterable[str], extra: Mapping[str, tuple[type[FactBase], dict]] | None = None
+    packages: Iterable[str],
+    extra: Mapping[str, tuple[type[FactBase], dict]] | None = None,
+    envs_dir: str | None = None,
 ) -> dict[str, tuple[type[FactBase], dict]]:
     """The facts one report row needs, as ``{key: (fact class, kwargs)}`` for gather/get_fact.
 
     >>> list(fact_spec(["gcc"]))
-    ['gpus', 'pci_gpus', 'driver', 'toolkits', 'holds', 'apt:gcc']
+    ['gpus', 'pci_gpus', 'driver', 'toolkits', 'holds', 'apt:gcc', 'stacks']
     """
     spec: dict[str, tuple[type[FactBase], dict]] = {
         GPUS: (NvidiaGpus, {}),
@@ -57,6 +61,7 @@ def fact_spec(
         HOLDS: (AptHolds, {}),
     }
     spec.update({package_key(p): (AptPolicy, {"package": p}) for p in packages})
+    spec[STACKS] = (VllmStacks, {"envs_dir": envs_dir or defaults()["envs_dir"]})
     spec.update(extra or {})
     return spec
 

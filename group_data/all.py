@@ -35,6 +35,18 @@ miniforge_url = (
     "https://github.com/conda-forge/miniforge/releases/download/{version}/"
     "Miniforge3-{version}-Linux-x86_64.sh"
 )
+# sha256 of the Miniforge installer; None = read the release's "<installer>.sha256" beside it.
+miniforge_sha256 = None
+# Conda channels of .condarc (conda create only fetches python: torch and vLLM come from pip).
+conda_channels = ["conda-forge"]
+# None = conda's default; a lab mirror of conda-forge, e.g. "https://conda.lab.internal/conda".
+conda_channel_alias = None
+# The envs' pip.conf (<conda_prefix>/pip.conf) is index-url = pypi_index_url and
+# extra-index-url = pytorch_index_url + "/<torch_cuda>" of the resolved stack (the notes'
+# `pip install -i ... --extra-index-url ...`). For a lab-internal mirror override both, e.g.
+#   pypi_index_url = "http://pypi.lab.internal/simple"
+#   pytorch_index_url = "http://pypi.lab.internal/pytorch/whl"
+# (http:// hosts are written as trusted-host; pip ignores an untrusted plain-http index).
 
 # --- Paths on the hosts ---
 gpufleet_root = "/opt/gpufleet"  # everything gpufleet owns lives below this

@@ -1,0 +1,39 @@
+"""Conda: Miniforge installed once into conda_prefix (sha256-verified), its .condarc, and the
+pip.conf the stack envs' pip uses (index = pypi_index_url, extra index = the resolved stack's
+PyTorch cuXYZ index). Runnable alone: `pyinfra inventories/sandbox.py tasks/conda.py`.
+"""
+
+from pyinfra import host, local
+from pyinfra.operations import files
+
+from gpufleet.config import HostConfig
+from gpufleet.operations import conda
+
+local.include("tasks/preflight.py")
+
+plan = host.data.gpufleet_plan
+cfg = HostConfig.from_data(host.name, host.data.get)
+
+conda.miniforge(
+    name=f"Install Miniforge {cfg.miniforge_version}",
+    prefix=cfg.conda_prefix,
+    version=cfg.miniforge_version,
+    url=cfg.miniforge_url.format(version=cfg.miniforge_version),
+    downloads_dir=cfg.downloads_dir,
+    sha256=cfg.miniforge_sha256,
+)
+files.template(
+    name="Configure conda (.condarc)",
+    src="templates/condarc.j2",
+    dest=f"{cfg.conda_prefix}/.condarc",
+    mode="644",
+    channels=cfg.conda_channels,
+    channel_alias=cfg.conda_channel_alias,
+)
+files.template(
+    name=f"Configure the envs' pip indexes ({plan.stack.torch_cuda})",
+    src="templates/pip.conf.j2",
+    dest=f"{cfg.conda_prefix}/pip.conf",
+    mode="644",
+    **conda.pip_settings(cfg.pypi_index_url, cfg.pytorch_index_url, plan.stack.torch_cuda),
+)

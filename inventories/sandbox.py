@@ -53,6 +53,8 @@ def _host_data(host: dict, state: dict, urls: dict) -> dict:
         "ssh_strict_host_key_checking": "yes",
         "ssh_connect_retries": 2,
         "gpu": host["gpu"],
+        # the hosts' python is Debian bookworm's 3.11 (the Miniforge stand-in's envs use it)
+        "python_version": "3.11",
         "sandbox_netns": host["netns"],
         **urls,
     }

@@ -116,6 +116,10 @@ def populate_mirror() -> None:
 
     nvidia_standins.populate(config.MIRROR_ROOT)
     apt_standins.populate(config.MIRROR_ROOT)
+    # torch/vLLM/xformers/Miniforge
+    from sandbox.standins import wheels as python_standins
+
+    python_standins.populate(config.MIRROR_ROOT)
 
 
 def ensure_mirror(current: ClusterState) -> ClusterState:

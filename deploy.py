@@ -3,3 +3,5 @@
 from pyinfra import local
 
 local.include("tasks/preflight.py")
+local.include("tasks/conda.py")
+local.include("tasks/stack.py")

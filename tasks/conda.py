@@ -31,7 +31,7 @@ files.template(
     channel_alias=cfg.conda_channel_alias,
 )
 files.template(
-    name=f"Configure the envs' pip indexes ({plan.stack.torch_cuda})",
+    name="Configure the envs' pip indexes (PyPI + the stack's cu index)",
     src="templates/pip.conf.j2",
     dest=f"{cfg.conda_prefix}/pip.conf",
     mode="644",

@@ -33,8 +33,10 @@ from gpufleet.operations.conda import trusted_hosts
 from gpufleet.plan import Plan
 
 CONSTRAINTS_NAME = ".gpufleet-constraints.txt"
-# Build dependencies for --no-build-isolation source builds (vLLM's pyproject build-system).
+# Build dependencies for --no-build-isolation source builds (their pyproject build-system
+# requires, torch aside: that is the env's own, which is the point of --no-build-isolation).
 _BUILD_DEPS = ("cmake", "ninja", "packaging", "setuptools", "setuptools-scm", "wheel", "jinja2")
+_XFORMERS_BUILD_DEPS = ("setuptools",)  # setuptools >= 70.1 builds wheels itself
 # ~1 compile job per 4 GiB of memory (nvcc on vLLM/xformers kernels), at least 1, at most nproc.
 _MAX_JOBS = (
     "jobs=$(awk '/^MemTotal:/ {j = int($2 / 4194304); print (j < 1) ? 1 : j}' /proc/meminfo); "
@@ -56,7 +58,7 @@ class EnvSpec:
     torch_pin: str  # "torch==2.6.0+cu124"
     vllm_source: str
     vllm_requirement: str  # "vllm==0.8.5.post1", a wheel URL, "vllm-pascal==0.10.0"
-    pip_extra: tuple[str, ...]  # extra pip arguments for the vLLM install (Pascal index)
+    pip_indexes: tuple[str, ...]  # --extra-index-url/--trusted-host of install and wheel
     cuda_home: str
     cc: str  # "7.0": TORCH_CUDA_ARCH_LIST for source builds
     xformers_build: str | None  # xformers version to build from source, or None
@@ -87,7 +89,7 @@ def env_spec(plan: Plan, cfg: HostConfig, matrix: Matrix | None = None) -> EnvSp
     assert plan.stack is not None and plan.gpu is not None, "preflight refuses unplanned hosts"
     stack, cc = plan.stack, plan.gpu.compute_capability
     torch_pin = f"torch=={stack.torch}+{stack.torch_cuda}"
-    requirement, extra = _vllm_requirement(plan, cfg, matrix or load())
+    requirement, pascal_index = _vllm_requirement(plan, cfg, matrix or load())
     cuda_home = f"{cfg.cuda_root}/cuda-{stack.cuda_toolkit}"
     path = f"{cfg.envs_dir}/{stack.env_name}"
     check_args = ["--torch", stack.torch, "--torch-cuda", stack.torch_cuda, "--cc", cc]
@@ -113,7 +115,7 @@ def env_spec(plan: Plan, cfg: HostConfig, matrix: Matrix | None = None) -> EnvSp
         torch_pin=torch_pin,
         vllm_source=stack.vllm_source,
         vllm_requirement=requirement,
-        pip_extra=extra,
+        pip_indexes=_index_args(cfg, stack.torch_cuda, pascal_index),
         cuda_home=cuda_home,
         cc=cc,
         xformers_build=stack.xformers if stack.xformers_build else None,
@@ -125,7 +127,8 @@ def env_spec(plan: Plan, cfg: HostConfig, matrix: Matrix | None = None) -> EnvSp
     )
 
 
-def _vllm_requirement(plan: Plan, cfg: HostConfig, matrix: Matrix) -> tuple[str, tuple[str, ...]]:
+def _vllm_requirement(plan: Plan, cfg: HostConfig, matrix: Matrix) -> tuple[str, str | None]:
+    """What pip installs for vLLM, and the extra index it needs (the Pascal one) if any."""
     stack = plan.stack
     assert stack is not None
     if stack.vllm_source == "github-release":
@@ -134,31 +137,35 @@ def _vllm_requirement(plan: Plan, cfg: HostConfig, matrix: Matrix) -> tuple[str,
         url = cfg.vllm_release_wheel_url.format(
             version=stack.vllm, cuda=stack.torch_cuda, platform=wheels.github_platform
         )
-        return url, ()
+        return url, None
     if stack.vllm_source == "pascal-index":
         pascal = matrix.pascal_builds_for(stack.vllm)
         assert pascal is not None and cfg.pascal_index_url, "preflight checks the Pascal index"
-        # A command-line --extra-index-url replaces pip.conf's: name the cu index again.
-        indexes = [f"{cfg.pytorch_index_url}/{stack.torch_cuda}", cfg.pascal_index_url]
-        extra = [arg for url in indexes for arg in ("--extra-index-url", url)]
-        extra += [
-            arg
-            for h in trusted_hosts([cfg.pypi_index_url, *indexes])
-            for arg in ("--trusted-host", h)
-        ]
-        return f"{pascal.package}=={stack.vllm}", tuple(extra)
-    return f"vllm=={stack.vllm}", ()
+        return f"{pascal.package}=={stack.vllm}", cfg.pascal_index_url
+    return f"vllm=={stack.vllm}", None
+
+
+def _index_args(cfg: HostConfig, torch_cuda: str, pascal: str | None) -> tuple[str, ...]:
+    """The stack's own extra indexes on every pip command of its build: the env is built for
+    its stack even where pip.conf (written for the host's current stack) names another cu
+    index. A command-line option replaces pip.conf's, so trusted hosts are named again."""
+    extras = [f"{cfg.pytorch_index_url}/{torch_cuda}"] + ([pascal] if pascal else [])
+    args = [arg for url in extras for arg in ("--extra-index-url", url)]
+    hosts = trusted_hosts([cfg.pypi_index_url, *extras])
+    return tuple(args + [arg for name in hosts for arg in ("--trusted-host", name)])
 
 
 # --- commands ---
 
 
-def _pip(spec: EnvSpec, *args: str, env: str = "") -> str:
-    words = " ".join(shlex.quote(a) for a in args)
+def _pip(spec: EnvSpec, command: str, *args: str, env: str = "", tail: str = "") -> str:
+    """``pip COMMAND ARGS`` in the env; install and wheel get the stack's indexes. ``tail`` is
+    appended unquoted (a glob, a quoted path)."""
+    indexes = spec.pip_indexes if command in ("install", "wheel") else ()
+    words = " ".join(shlex.quote(a) for a in (command, *indexes, *args))
     config = f"PIP_CONFIG_FILE={shlex.quote(spec.pip_config)} "
-    return (
-        f"{env}{config}{shlex.quote(spec.python_bin)} -m pip --no-input --progress-bar off {words}"
-    )
+    pip = f"{env}{config}{shlex.quote(spec.python_bin)} -m pip --no-input {words}"
+    return f"{pip} {tail}" if tail else pip
 
 
 def _or_remove(spec: EnvSpec, command: str, what: str) -> str:
@@ -182,16 +189,15 @@ def _xformers(spec: EnvSpec) -> str:
     """Build the xformers wheel once per key into the wheelhouse, then install it from there."""
     wh = shlex.quote(f"{spec.wheelhouse}/{spec.xformers_key}")
     tmp = shlex.quote(f"{spec.wheelhouse}/.{spec.xformers_key}.tmp")
+    c = ("-c", spec.constraints)
+    deps = _pip(spec, "install", *c, *_XFORMERS_BUILD_DEPS)
     build = _pip(
-        spec, "wheel", "--no-deps", "--no-build-isolation", "--no-binary", "xformers",
-        "-c", spec.constraints, "-w", "__TMP__", f"xformers=={spec.xformers_build}",
-        env=_build_env(spec),
-    ).replace("__TMP__", tmp)  # fmt: skip
-    install = _pip(spec, "install", "-c", spec.constraints, "__WHL__").replace(
-        "__WHL__", f"{wh}/xformers-*.whl"
-    )
+        spec, "wheel", "--no-deps", "--no-build-isolation", "--no-binary", "xformers", *c,
+        f"xformers=={spec.xformers_build}", env=_build_env(spec), tail=f"-w {tmp}",
+    )  # fmt: skip
+    install = _pip(spec, "install", *c, tail=f"{wh}/xformers-*.whl")
     return (
-        f"if ! ls {wh}/xformers-*.whl >/dev/null 2>&1; then {_MAX_JOBS}"
+        f"if ! ls {wh}/xformers-*.whl >/dev/null 2>&1; then {_MAX_JOBS}{deps} && "
         f"rm -rf {tmp} && mkdir -p {tmp} && {build} && rm -rf {wh} && mv {tmp} {wh}; fi"
         f" && {install}"
     )
@@ -206,19 +212,17 @@ def _vllm(spec: EnvSpec) -> list[str]:
             spec.vllm_requirement, env=_build_env(spec),
         )  # fmt: skip
         return [deps, _MAX_JOBS + build]
-    return [_pip(spec, "install", *c, *spec.pip_extra, spec.vllm_requirement)]
+    return [_pip(spec, "install", *c, spec.vllm_requirement)]
 
 
 def _triton_pascal(spec: EnvSpec) -> list[str]:
     """Swap triton for triton-pascal and patch torch's inductor to accept sm_6x (idempotent:
     once patched, the pattern no longer matches). The post-install check verifies both."""
-    extra = [a for a in spec.pip_extra]
-    files = " ".join(
-        f"{shlex.quote(spec.path)}/lib/python*/site-packages/{f}" for f in _PASCAL_PATCH
-    )
+    site = f"{shlex.quote(spec.path)}/lib/python*/site-packages"
+    files = " ".join(f"{site}/{f}" for f in _PASCAL_PATCH)
     return [
         _pip(spec, "uninstall", "-y", "triton"),
-        _pip(spec, "install", "-c", spec.constraints, *extra, "triton-pascal"),
+        _pip(spec, "install", "-c", spec.constraints, "triton-pascal"),
         f"sed -i -e 's/\\.major < 7/.major < 6/g' {files}",
     ]
 

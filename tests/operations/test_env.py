@@ -11,10 +11,19 @@ from gpufleet.operations.env import EnvSpec, env_spec, stale_envs
 from gpufleet.plan import plan_gpu
 from tests.operations.scenarios import Scenario, check, scenarios
 
+# A lab's internal mirror (README "Python stack"): the scenarios never name a public index.
+LAB_URLS = {
+    "pypi_index_url": "http://pypi.lab.internal/simple",
+    "pytorch_index_url": "http://pypi.lab.internal/pytorch/whl",
+    "pascal_index_url": "http://pypi.lab.internal/pascal/simple",
+    "vllm_release_wheel_url": "http://files.lab.internal/vllm/v{version}/"
+    "vllm-{version}+{cuda}-cp38-abi3-{platform}.whl",
+}
+
 
 def spec_for(host: str, gpu: str, data: dict[str, Any]) -> EnvSpec:
     """The EnvSpec tasks/stack.py builds for a host with ``gpu`` and host ``data`` (pins too)."""
-    cfg = HostConfig.from_data(host, {**defaults(), **data}.get)
+    cfg = HostConfig.from_data(host, {**defaults(), **LAB_URLS, **data}.get)
     plan = plan_gpu(gpu, cfg.pins(), host=host)
     assert plan.ok, plan.error
     return env_spec(plan, cfg)
@@ -42,7 +51,7 @@ def test_conda_scenario(scenario: Scenario) -> None:
 def test_build_runs_torch_first_and_vllm_under_the_torch_constraint() -> None:
     spec = spec_for("gpu01", "Tesla V100-SXM2-32GB", {"vllm_version": "0.8.5.post1"})
     commands = scenario_commands(spec)
-    torch = next(i for i, c in enumerate(commands) if "install torch==2.6.0+cu124" in c)
+    torch = next(i for i, c in enumerate(commands) if " torch==2.6.0+cu124; }" in c)
     vllm = next(i for i, c in enumerate(commands) if "vllm==0.8.5.post1" in c)
     assert torch < vllm
     assert f"-c {spec.constraints}" in commands[vllm]
@@ -77,3 +86,11 @@ def test_stale_envs_keeps_the_newest_and_those_in_use() -> None:
     assert stale_envs("d", names, stamps, {}, "/opt/gpufleet/envs", keep=0) == [
         "a", "b", "c", "half",
     ]  # fmt: skip
+
+
+def test_every_install_names_the_stacks_own_cu_index_whatever_pip_conf_says() -> None:
+    spec = spec_for("gpu01", "Tesla V100-SXM2-32GB", {"vllm_version": "0.8.5.post1"})
+    installs = [c for c in scenario_commands(spec) if " install " in c]
+    assert len(installs) == 2
+    cu_index = "--extra-index-url http://pypi.lab.internal/pytorch/whl/cu124"
+    assert all(cu_index in c for c in installs)

@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--source", help="pin the vLLM source (pypi, github-release, ...)")
     plan.add_argument("--os", help="target OS id, e.g. ubuntu22.04, debian12")
     plan.add_argument("--json", action="store_true", help="print JSON")
+    plan.add_argument(
+        "--serving", action="store_true", help="also each server's argv and sizing reasons"
+    )
     plan.set_defaults(func=_plan)
     matrix = sub.add_parser("matrix", help="show or refresh gpufleet/matrix.yaml")
     matrix_sub = matrix.add_subparsers()
@@ -103,7 +106,7 @@ def _plan_one(args: argparse.Namespace) -> int:
 
 
 def _plan_inventory(args: argparse.Namespace) -> int:
-    plans = []
+    plans, serving = [], {}
     try:
         inventory = hosts(args.inventory)
     except InventoryError as exc:
@@ -113,11 +116,35 @@ def _plan_inventory(args: argparse.Namespace) -> int:
             plans.append(plan_host(HostConfig.from_data(name, get), os=args.os))
         except ConfigError as exc:
             plans.append(Plan(name, None, None, str(exc)))
+        if plans[-1].ok:
+            serving[name] = _serving(plans[-1], get)
     if args.json:
-        print(json.dumps([p.contract() for p in plans], indent=2))
+        print(
+            json.dumps(
+                [{**p.contract(), "serving": serving.get(p.host, [])} for p in plans], indent=2
+            )
+        )
     else:
         print(render_table([_row(p) for p in plans], _HEADERS))
+        for host, lines in serving.items() if args.serving else ():
+            print(f"\n{host} serving:" if lines else "", *(f"  - {ln}" for ln in lines), sep="\n")
     return EXIT_OK if all(p.ok for p in plans) else EXIT_REFUSED
+
+
+def _serving(plan: Plan, get) -> list[str]:
+    """Each server's command line and the reasons behind its sized numbers (tasks/services.py)."""
+    from gpufleet.serve import server_specs
+    from gpufleet.services import describe, plan_server
+
+    config = HostConfig.from_data(plan.host, get)
+    lines = []
+    try:
+        for spec in server_specs(plan.host, get):
+            manifest = None  # sizing reads config.json from model_source; no checksums needed
+            lines += describe(plan_server(spec, plan.gpu, plan.stack, config, manifest), plan.stack)
+    except (ConfigError, ValueError) as exc:
+        lines.append(f"serving refused: {exc}")
+    return lines
 
 
 _HEADERS = ("host", "gpu", "driver", "toolkit", "torch", "vllm", "source", "dtype")

@@ -116,6 +116,17 @@ def _str_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _optional_path(value: Any) -> str | None:
+    return None if value is None else _path(value)
+
+
+def _servers(value: Any) -> str | list:
+    # the entries are checked by gpufleet.serve.server_specs (it knows the server fields)
+    if value != AUTO and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+        raise ValueError('must be "auto" or a list of server dicts')
+    return value
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string")
@@ -156,6 +167,10 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "keep_envs": _int(0, 100),
     "max_unavailable": _int(1, 1000),
     "health_timeout_s": _int(1, 86400),
+    "serve_embedding": _bool,
+    "serve_chat": _bool,
+    "vllm_servers": _servers,
+    "api_key_file": _optional_path,
 }
 
 
@@ -194,6 +209,10 @@ class HostConfig:
     keep_envs: int
     max_unavailable: int
     health_timeout_s: int
+    serve_embedding: bool
+    serve_chat: bool
+    vllm_servers: str | list
+    api_key_file: str | None
 
     @classmethod
     def from_data(cls, host: str, get: Callable[[str, Any], Any]) -> HostConfig:

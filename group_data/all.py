@@ -65,7 +65,18 @@ embedding_port = 8000
 chat_port = 8001
 keep_envs = 2  # envs kept besides the one in use
 max_unavailable = 1  # hosts restarting at once during a rollout
-health_timeout_s = 600
+health_timeout_s = 600  # seconds a restarted server has to pass its gate before rollback
+serve_embedding = False  # True in group_data/embedding.py: run its `embedding_server`
+serve_chat = False  # True in group_data/chat.py: run its `chat_server`
+# "auto" = one server per role above, from `embedding_server` / `chat_server` (group_data);
+# or a list of server dicts for several servers per host on distinct GPUs and ports, e.g.
+#   [{"role": "embedding", "name": "embed-a", "port": 8000, "gpus": "0", ...}, {...}]
+# (fields: README "Serving"; missing ones come from the role's server dict defaults).
+vllm_servers = "auto"
+# Root-only file on the host with one line `VLLM_API_KEY=<key>` (vLLM reads that variable);
+# the units load it as an EnvironmentFile, so the key is never in a unit, a diff, argv or a log.
+# None = no key (the API is open to whoever reaches the port).
+api_key_file = None
 
 # --- Fleet report (gpufleet report INVENTORY, tasks/report.py) ---
 # Packages whose installed/candidate/held versions the report shows, as `apt policy` would.

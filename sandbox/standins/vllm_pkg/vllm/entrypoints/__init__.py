@@ -1,0 +1,1 @@
+"""Stand-in for vllm.entrypoints (sandbox only; see vllm/cli.py)."""

@@ -1,0 +1,78 @@
+"""Serving: vLLM servers under systemd, rolled host by host behind a health gate.
+
+For every server of the host (group_data embedding.py / chat.py, or `vllm_servers`): the
+service user, the model (checked on the host, or synced from `model_source` as a new version),
+then ONE rollout operation per server: unit + env file, `current` -> the resolved stack's env,
+restart, health gate (/health, /v1/models, one real request), rollback on failure. It runs with
+`_parallel=max_unavailable` (default 1: host by host); hosts in the `canary` group go first.
+A host that already runs what it should gets no command; `--dry --diff` shows the unit/env
+diffs and "env A -> env B" per host. Run alone: `pyinfra INVENTORY tasks/services.py`.
+"""
+
+from pyinfra import host, local
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.operations import files, server
+
+from gpufleet.config import ConfigError, HostConfig
+from gpufleet.models import ModelDirError, ModelFiles, check_model_dir, manifest, model_sync
+from gpufleet.operations.rollout import rollout
+from gpufleet.serve import server_specs
+from gpufleet.services import HEALTH_SCRIPT, plan_server
+
+local.include("tasks/preflight.py")
+
+plan = host.data.gpufleet_plan
+config = HostConfig.from_data(host.name, host.data.get)
+try:
+    specs = server_specs(host.name, host.data.get)
+    servers = []
+    for spec in specs:
+        synced = manifest(spec.model_source) if spec.model_source else None
+        if synced is None:
+            check_model_dir(
+                host.name, spec.model_path, host.get_fact(ModelFiles, path=spec.model_path)
+            )
+        servers.append(plan_server(spec, plan.gpu, plan.stack, config, synced))
+except (ConfigError, ModelDirError, ValueError) as exc:
+    message = str(exc) if str(exc).startswith(host.name) else f"{host.name}: {exc}"
+    raise PyinfraError(message) from None
+
+if servers:
+    server.user(
+        name=f"Service user {config.service_user}",
+        user=config.service_user,
+        system=True,
+        shell="/usr/sbin/nologin",
+        home="/nonexistent",
+        create_home=False,
+    )
+    files.put(
+        name="Health gate script",
+        src="gpufleet/health.py",
+        dest=f"{config.gpufleet_root}/{HEALTH_SCRIPT}",
+        mode="644",
+        create_remote_dir=True,
+    )
+
+for item in servers:
+    if item.manifest is not None:
+        model_sync(
+            name=f"Sync model {item.spec.served_model_name} ({item.model_dir})",
+            src=item.spec.model_source,
+            model_path=item.spec.model_path,
+            files=item.manifest,
+        )
+
+canary = "canary" in host.groups
+for item in servers if canary else []:
+    rollout(
+        name=f"Roll out {item.release.unit} (canary)",
+        release=item.release,
+        _serial=True,
+    )
+for item in [] if canary else servers:
+    rollout(
+        name=f"Roll out {item.release.unit}",
+        release=item.release,
+        _parallel=config.max_unavailable,
+    )

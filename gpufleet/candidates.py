@@ -16,8 +16,8 @@ from packaging.version import Version
 from gpufleet.matrix import Matrix, TorchBuild, VllmRelease, cc_version
 
 if TYPE_CHECKING:
-    from gpufleet.compat import Pins
     from gpufleet.gpus import GpuModel
+    from gpufleet.pins import Pins
 
 SOURCES = ("pypi", "github-release", "pascal-index", "source-build")
 

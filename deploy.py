@@ -3,5 +3,7 @@
 from pyinfra import local
 
 local.include("tasks/preflight.py")
+local.include("tasks/driver.py")
+local.include("tasks/cuda.py")
 local.include("tasks/conda.py")
 local.include("tasks/stack.py")

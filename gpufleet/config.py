@@ -161,6 +161,12 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "cuda_root": _path,
     "force_driver_change": _bool,
     "allow_reboot": _bool,
+    "nvidia_driver_sha256_url": _str,
+    "cuda_sha256_url": _str,
+    "driver_sha256": _optional_sha256,
+    "cuda_sha256": _optional_sha256,
+    "driver_apt_packages": _str_list,
+    "driver_apt_holds": _str_list,
     "service_user": _str,
     "embedding_port": _int(1, 65535),
     "chat_port": _int(1, 65535),
@@ -203,6 +209,12 @@ class HostConfig:
     cuda_root: str
     force_driver_change: bool
     allow_reboot: bool
+    nvidia_driver_sha256_url: str
+    cuda_sha256_url: str
+    driver_sha256: str | None
+    cuda_sha256: str | None
+    driver_apt_packages: tuple[str, ...]
+    driver_apt_holds: tuple[str, ...]
     service_user: str
     embedding_port: int
     chat_port: int

@@ -59,6 +59,33 @@ cuda_root = "/usr/local"  # toolkits go to <cuda_root>/cuda-X.Y
 force_driver_change = False  # change the driver even while GPU processes are running
 allow_reboot = False  # never reboot unless set; otherwise report "reboot required"
 
+# --- Driver + CUDA toolkit runfiles (tasks/driver.py, tasks/cuda.py) ---
+# Checksum files, resolved against the runfile's URL ({name} = its file name), so a mirror that
+# serves a runfile serves its checksum too. NVIDIA publishes "<runfile>.sha256sum" beside each
+# driver; for CUDA runfiles it publishes only md5 (docs/sidebar/md5sum.txt), so the default
+# expects a lab mirror's "<runfile>.sha256" beside it (sha256sum format) -- or pin cuda_sha256.
+nvidia_driver_sha256_url = "{name}.sha256sum"
+cuda_sha256_url = "{name}.sha256"
+driver_sha256 = None  # the driver runfile's sha256, pinned; takes precedence over the URL
+cuda_sha256 = None  # the CUDA runfile's sha256, pinned; takes precedence over the URL
+# What the runfile builds its DKMS module with; {kernel} = the running kernel (uname -r).
+driver_apt_packages = [
+    "build-essential",
+    "dkms",
+    "pkg-config",
+    "initramfs-tools",
+    "linux-headers-{kernel}",
+]
+# apt-mark hold these where installed, so an upgrade cannot swap the kernel under the driver's
+# module (Debian and Ubuntu kernel meta packages, the running kernel's headers).
+driver_apt_holds = [
+    "linux-image-amd64",
+    "linux-headers-amd64",
+    "linux-image-generic",
+    "linux-headers-generic",
+    "linux-headers-{kernel}",
+]
+
 # --- Serving ---
 service_user = "vllm"
 embedding_port = 8000

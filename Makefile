@@ -53,6 +53,4 @@ sandbox-status:
 
 demo: sandbox-up
 	$(BIN)/pyinfra -y inventories/sandbox.py deploy.py
-	@if $(BIN)/gpufleet plan --help >/dev/null 2>&1; then \
-		$(BIN)/gpufleet plan inventories/sandbox.py; \
-	else echo "demo: \`gpufleet plan\` not available yet, skipping the plan table"; fi
+	$(BIN)/python -m sandbox.demo

@@ -25,6 +25,9 @@ _URL_KEYS = (
 )
 # No upstream default (community Pascal builds must be configured); the mirror serves it here.
 _PASCAL_INDEX_PATH = "/pascal/simple"
+# Every sandbox host has one (stand-in) GPU; its server uses it alone and serves a tiny stand-in
+# model synced from the control machine (sandbox/models/), like a lab rolling out its own model.
+_SERVER_OVERRIDES = {"gpus": "0", "tensor_parallel_size": 1, "max_model_len": 512}
 
 
 def _load_state() -> dict:
@@ -44,6 +47,20 @@ def _mirror_urls(mirror: str) -> dict:
     return urls
 
 
+def _servers() -> dict:
+    """group_data's embedding/chat server dicts, sized for one GPU and the stand-in models."""
+    servers = {}
+    for role in ("embedding", "chat"):
+        defaults = runpy.run_path(str(_REPO / "group_data" / f"{role}.py"))[f"{role}_server"]
+        servers[f"{role}_server"] = {
+            **defaults,
+            **_SERVER_OVERRIDES,
+            "model_source": str(_REPO / "sandbox" / "models" / role),
+            "model_path": f"/opt/models/sandbox-{role}",
+        }
+    return servers
+
+
 def _host_data(host: dict, state: dict, urls: dict) -> dict:
     return {
         "ssh_hostname": host["address"],
@@ -57,6 +74,7 @@ def _host_data(host: dict, state: dict, urls: dict) -> dict:
         "python_version": "3.11",
         "sandbox_netns": host["netns"],
         **urls,
+        **_SERVERS,
     }
 
 
@@ -73,6 +91,7 @@ def _groups() -> dict[str, list]:
     return groups
 
 
+_SERVERS = _servers()
 _GROUPS = _groups()
 v100 = _GROUPS["v100"]
 p40 = _GROUPS["p40"]

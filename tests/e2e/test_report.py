@@ -35,13 +35,33 @@ def _installed(cluster, host, package: str) -> str | None:
     return version if result.returncode == 0 and status == "installed" else None
 
 
+def _toolkits(cluster, host) -> dict:
+    """What the host's /usr/local/cuda-X.Y/version.json files say, in the report's shape."""
+    script = (
+        "for d in /usr/local/cuda-[0-9]*; do [ -f $d/version.json ] && "
+        "printf '%s ' $d && python3 -c 'import json,sys; "
+        'print(json.load(open(sys.argv[1]))["cuda_nvcc"]["version"])\' $d/version.json; done; true'
+    )
+    toolkits = {}
+    for line in on_host(cluster, host, script).stdout.splitlines():
+        path, version = line.split()
+        toolkits[path.rsplit("-", 1)[1]] = {
+            "path": path,
+            "version": version,
+            "source": "version.json",
+        }
+    return toolkits
+
+
 def test_report_json_matches_what_each_host_says(sandbox_cluster):
     rows = {row["host"]: row for row in _report_json()}
     assert set(rows) == {h.name for h in sandbox_cluster.hosts}
     for host in sandbox_cluster.hosts:
         row = rows[host.name]
         assert row["ok"] and row["error"] is None, row
-        assert row["driver"] is None and row["toolkits"] == {}  # no NVIDIA driver, no toolkit
+        # No kernel module can load in a container: /proc/driver/nvidia never exists there.
+        assert row["driver"] is None
+        assert row["toolkits"] == _toolkits(sandbox_cluster, host)
         # No GPU on the PCI bus; a stand-in nvidia-smi, where present, names the host's model.
         assert all(gpu["name"] == host.gpu for gpu in row["gpus"]), row["gpus"]
         holds = on_host(sandbox_cluster, host, "apt-mark showhold").stdout.split()
@@ -62,7 +82,8 @@ def test_report_task_prints_the_table_and_changes_nothing(sandbox_cluster):
     cells = [line.split() for line in result.stdout.splitlines()]
     host_rows = {c[0] for c in cells[cells.index(list(report.HOST_HEADERS)) + 2 :][:3]}
     assert host_rows == {h.name for h in sandbox_cluster.hosts}
-    # One package row per host and report_packages entry (none installed: all read "-").
+    # One package row per host and report_packages entry, with what dpkg says is installed.
     for host in sandbox_cluster.hosts:
         for package in defaults()["report_packages"]:
-            assert [host.name, package, "-", "-", "-"] in cells, (host.name, package)
+            row = next(c for c in cells if c[:2] == [host.name, package])
+            assert row[2] == (_installed(sandbox_cluster, host, package) or "-"), row

@@ -121,7 +121,9 @@ def test_rerun_changes_nothing(built):
 
 
 def test_dry_run_says_would_build_and_changes_nothing(sandbox_cluster, built):
-    host = sandbox_cluster.hosts[2]  # sbx03, a V100: the pinned release is not built there
+    host = sandbox_cluster.hosts[2]  # sbx03, a V100
+    # a kept cluster may hold the pinned env from an earlier session's interrupted-build test
+    on_host(sandbox_cluster, host, f"rm -rf /opt/gpufleet/envs/{PIN_ENV}")
     assert _stamp(host, PIN_ENV) is None
     before = treesum.entries(host.upper)
     dry = pyinfra(

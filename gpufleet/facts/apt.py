@@ -24,6 +24,14 @@ DPKG_ROW_REGEX = re.compile(
 )
 
 
+# A query must not change the host: without a cache file, apt-cache and apt-mark build one and
+# write /var/cache/apt/*.bin (seen on fresh Debian hosts, breaking `--dry`'s "nothing changed").
+# Empty cache paths make apt build it in memory only.
+_NO_CACHE_FILES = "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache="
+APT_CACHE = f"apt-cache {_NO_CACHE_FILES}"
+APT_MARK = f"apt-mark {_NO_CACHE_FILES}"
+
+
 class AptPolicy(FactBase):
     """
     Returns what apt knows of one package: the installed and candidate versions, every version
@@ -45,7 +53,7 @@ class AptPolicy(FactBase):
     @override
     def command(self, package):
         return make_formatted_string_command(
-            "apt-cache policy {0}; apt-mark showhold {0}",
+            f"{APT_CACHE} policy {{0}}; {APT_MARK} showhold {{0}}",
             QuoteString(package),
         )
 
@@ -85,7 +93,7 @@ class AptHolds(FactBase):
 
     @override
     def command(self) -> str:
-        return "apt-mark showhold"
+        return f"{APT_MARK} showhold"
 
     @override
     def requires_command(self) -> str:

@@ -59,24 +59,7 @@ def personalise(host: HostState, public_key: str) -> str:
     gpu_file = root / config.GPU_FILE.lstrip("/")
     gpu_file.parent.mkdir(parents=True, exist_ok=True)
     gpu_file.write_text(host.gpu + "\n")
-    key = root / "etc/ssh/ssh_host_ed25519_key"
-    if not key.exists():
-        subprocess.run(
-            [
-                "ssh-keygen",
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                f"root@{host.name}",
-                "-f",
-                str(key),
-            ],
-            check=True,
-        )
-    return key.with_suffix(".pub").read_text().strip()
+    return ssh.keygen(root / "etc/ssh/ssh_host_ed25519_key", f"root@{host.name}")
 
 
 def boot(host: HostState, log_dir: Path) -> int:

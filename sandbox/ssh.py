@@ -11,26 +11,18 @@ from pathlib import Path
 from sandbox import config
 
 
-def ensure_keypair(key: Path = config.KEY_FILE) -> str:
-    """Create the cluster's root key once; returns the public key line."""
+def keygen(key: Path, comment: str) -> str:
+    """An ed25519 key pair at `key` (made once, no passphrase); returns the public key line."""
     if not key.exists():
         key.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "ssh-keygen",
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "gpufleet-sandbox",
-                "-f",
-                str(key),
-            ],
-            check=True,
-        )
+        cmd = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)]
+        subprocess.run(cmd, check=True)
     return key.with_suffix(".pub").read_text().strip()
+
+
+def ensure_keypair(key: Path = config.KEY_FILE) -> str:
+    """Create the cluster's root key once; returns the public key line."""
+    return keygen(key, "gpufleet-sandbox")
 
 
 def write_known_hosts(entries: dict[str, str], path: Path = config.KNOWN_HOSTS_FILE) -> None:

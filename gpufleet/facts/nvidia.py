@@ -27,7 +27,37 @@ def _int_or_none(value: str) -> int | None:
     return None if value in NOT_AVAILABLE else int(value)
 
 
-class NvidiaGpus(FactBase):
+class _NvidiaSmiQuery(FactBase):
+    """An ``nvidia-smi --query-X=FIELDS --format=csv,noheader,nounits`` fact: one dict per row.
+
+    Lines that are not rows of ``len(FIELDS)`` values starting with a number (error messages,
+    "No running processes found") are skipped.
+    """
+
+    query: str  # "gpu" or "compute-apps"
+    fields: str  # nvidia-smi's field names, comma-separated
+
+    @override
+    def command(self) -> str:
+        return f"nvidia-smi --query-{self.query}={self.fields} --format=csv,noheader,nounits"
+
+    @override
+    def requires_command(self) -> str:
+        return "nvidia-smi"
+
+    default = list
+
+    @override
+    def process(self, output):
+        width = len(self.fields.split(","))
+        rows = (_csv_fields(line) for line in output)
+        return [self.row(f) for f in rows if len(f) == width and f[0].isdigit()]
+
+    def row(self, fields: list[str]) -> dict:
+        raise NotImplementedError
+
+
+class NvidiaGpus(_NvidiaSmiQuery):
     """
     Returns the GPUs nvidia-smi sees, in index order; ``[]`` where nvidia-smi is absent:
 
@@ -46,36 +76,19 @@ class NvidiaGpus(FactBase):
         ]
     """
 
-    @override
-    def command(self) -> str:
-        return f"nvidia-smi --query-gpu={GPU_QUERY_FIELDS} --format=csv,noheader,nounits"
+    query, fields = "gpu", GPU_QUERY_FIELDS
 
-    @override
-    def requires_command(self) -> str:
-        return "nvidia-smi"
-
-    default = list
-
-    @override
-    def process(self, output):
-        gpus = []
-        for line in output:
-            fields = _csv_fields(line)
-            if len(fields) != 7 or not fields[0].isdigit():
-                continue  # not a csv row, e.g. "NVIDIA-SMI has failed because ..."
-            index, name, compute_cap, driver, memory, bus_id, uuid = fields
-            gpus.append(
-                {
-                    "index": int(index),
-                    "name": name,
-                    "compute_capability": compute_cap,
-                    "driver_version": driver,
-                    "memory_mib": _int_or_none(memory),
-                    "pci_bus_id": bus_id,
-                    "uuid": uuid,
-                },
-            )
-        return gpus
+    def row(self, fields: list[str]) -> dict:
+        index, name, compute_cap, driver, memory, bus_id, uuid = fields
+        return {
+            "index": int(index),
+            "name": name,
+            "compute_capability": compute_cap,
+            "driver_version": driver,
+            "memory_mib": _int_or_none(memory),
+            "pci_bus_id": bus_id,
+            "uuid": uuid,
+        }
 
 
 class NvidiaDriver(FactBase):
@@ -105,7 +118,7 @@ class NvidiaDriver(FactBase):
         return None
 
 
-class GpuProcesses(FactBase):
+class GpuProcesses(_NvidiaSmiQuery):
     """
     Returns the compute processes running on any GPU; ``[]`` when idle or without nvidia-smi.
     ``used_memory_mib`` is ``None`` where nvidia-smi reports ``[N/A]`` (eg. inside containers):
@@ -115,32 +128,15 @@ class GpuProcesses(FactBase):
         [{"pid": 433, "process_name": "python3", "used_memory_mib": 1634}]
     """
 
-    @override
-    def command(self) -> str:
-        return f"nvidia-smi --query-compute-apps={APP_QUERY_FIELDS} --format=csv,noheader,nounits"
+    query, fields = "compute-apps", APP_QUERY_FIELDS
 
-    @override
-    def requires_command(self) -> str:
-        return "nvidia-smi"
-
-    default = list
-
-    @override
-    def process(self, output):
-        processes = []
-        for line in output:
-            fields = _csv_fields(line)
-            if len(fields) != 3 or not fields[0].isdigit():
-                continue  # "No running processes found" on old drivers, or an error line
-            pid, process_name, used_memory = fields
-            processes.append(
-                {
-                    "pid": int(pid),
-                    "process_name": process_name,
-                    "used_memory_mib": _int_or_none(used_memory),
-                },
-            )
-        return processes
+    def row(self, fields: list[str]) -> dict:
+        pid, process_name, used_memory = fields
+        return {
+            "pid": int(pid),
+            "process_name": process_name,
+            "used_memory_mib": _int_or_none(used_memory),
+        }
 
 
 class NouveauLoaded(FactBase):

@@ -15,6 +15,8 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from gpufleet.facts.conda import MINIFORGE_MARKER, Miniforge
+from gpufleet.operations import download
+from gpufleet.operations.download import checksum_url
 
 
 def pip_settings(
@@ -35,31 +37,6 @@ def trusted_hosts(urls: Iterable[str]) -> list[str]:
     return sorted({urlsplit(u).hostname or "" for u in urls if u.startswith("http://")} - {""})
 
 
-def verified_download(url: str, dest: str, sha256: str | None) -> str:
-    """One shell command: fetch ``url`` to ``dest`` unless a verified copy is there, check its
-    sha256 (pinned, else the ``<url>.sha256`` file released beside it), keep it only if it
-    matches. Never leaves a partial or unverified file at ``dest``."""
-    # NOTE: the driver runfile download does the same; fold both into one helper when
-    # gpufleet/operations/download.py lands.
-    q_url, q_dest, part = shlex.quote(url), shlex.quote(dest), shlex.quote(dest + ".part")
-    if sha256:
-        expected = f"expected={shlex.quote(sha256)}"
-    else:
-        sums = shlex.quote(url + ".sha256")
-        expected = f"expected=$(curl -fsSL --retry 3 {sums} | awk '{{print $1}}')"
-    no_sum = f"no sha256 for {url} (rule: verified downloads)"
-    mismatch = f"sha256 of {url} is not $expected (rule: verified downloads)"
-    return (
-        f"mkdir -p {shlex.quote(dest.rsplit('/', 1)[0])} && {expected} || exit 1; "
-        f'[ "${{#expected}}" -eq 64 ] || {{ echo "{no_sum}" >&2; exit 1; }}; '
-        f'if ! echo "$expected  "{q_dest} | sha256sum -c --status 2>/dev/null; then '
-        f"curl -fsSL --retry 3 -o {part} {q_url} || {{ rm -f {part}; exit 1; }}; "
-        f'echo "$expected  "{part} | sha256sum -c --status || '
-        f'{{ rm -f {part}; echo "{mismatch}" >&2; exit 1; }}; '
-        f"mv {part} {q_dest}; fi"
-    )
-
-
 @operation()
 def miniforge(
     prefix: str, version: str, url: str, downloads_dir: str, sha256: str | None = None
@@ -71,7 +48,7 @@ def miniforge(
     + version: the Miniforge release, recorded in ``PREFIX/.gpufleet-miniforge``
     + url: the installer URL (``{version}`` already filled in)
     + downloads_dir: where the verified installer is kept
-    + sha256: the installer's sha256; None = the ``<url>.sha256`` released beside it
+    + sha256: the installer's sha256; None = the ``<url>.sha256`` file released beside it
 
     Nothing happens when gpufleet installed Miniforge there before (any release: the envs are
     separate prefixes, so a newer installer is not worth replacing a working conda). A prefix
@@ -94,7 +71,9 @@ def miniforge(
         host.noop(f"Miniforge {present['installed']} is installed in {prefix}")
         return
     installer = f"{downloads_dir.rstrip('/')}/{url.rsplit('/', 1)[-1]}"
-    yield verified_download(url, installer, sha256)
+    yield from download.verified_file._inner(
+        url=url, dest=installer, sha256=sha256, sha256_url=checksum_url("{name}.sha256", url)
+    )
     if present is not None:
         yield f"rm -rf {shlex.quote(prefix)}"
     p = shlex.quote(prefix)

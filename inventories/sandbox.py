@@ -1,6 +1,7 @@
 """The sandbox cluster made by `python -m sandbox up N` (see sandbox/ and README "Sandbox").
 
-Reads sandbox/state/state.json. Groups: v100, p40 (GPU model), embedding, chat (role), canary.
+Reads sandbox/state/state.json (sandbox/stateN/ with GPUFLEET_SANDBOX_ID=N).
+Groups: v100, p40 (GPU model), embedding, chat (role), canary.
 Host data: ssh to root with the sandbox key, host keys checked against the sandbox known_hosts,
 `gpu` = the host's (stand-in) GPU model, and every download URL of group_data/all.py pointed at
 the sandbox mirror with the same path (only scheme and host swapped).
@@ -13,8 +14,10 @@ from pathlib import Path
 
 from pyinfra.api.exceptions import PyinfraError
 
+from sandbox.config import STATE_FILE
+
 _REPO = Path(__file__).resolve().parent.parent
-_STATE_FILE = _REPO / "sandbox" / "state" / "state.json"
+_STATE_FILE = STATE_FILE
 _URL_KEYS = (
     "pypi_index_url",
     "pytorch_index_url",

@@ -14,7 +14,9 @@ import contextlib
 import os
 from pathlib import Path
 
-PARENT = "gpufleet-sandbox"
+from sandbox import config
+
+PARENT = config.CGROUP_PARENT
 
 
 def hierarchies() -> list[Path]:

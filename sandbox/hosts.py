@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sandbox import cgroups, config, ssh
+from sandbox.standins import apt
 from sandbox.state import HostState
 
 
@@ -56,6 +57,13 @@ def personalise(host: HostState, public_key: str) -> str:
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text(public_key.strip() + "\n")
     (ssh_dir / "authorized_keys").chmod(0o600)
+    # apt's only source is the cluster mirror's local repo (sandbox/standins/apt.py): an
+    # unreachable Debian source would make every `apt-get update` fail.
+    (root / "etc/apt/sources.list").write_text(
+        "# gpufleet sandbox: the mirror's local repo only (sandbox/standins/apt.py)\n"
+        + apt.SOURCES_LINE
+        + "\n"
+    )
     gpu_file = root / config.GPU_FILE.lstrip("/")
     gpu_file.parent.mkdir(parents=True, exist_ok=True)
     gpu_file.write_text(host.gpu + "\n")

@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 from sandbox import config
-from sandbox.standins import apt
 
 STAMP = ".gpufleet-sandbox-base.json"
 
@@ -112,13 +111,8 @@ def customise(base: Path) -> None:
     journald = base / "etc/systemd/journald.conf.d/gpufleet-sandbox.conf"
     journald.parent.mkdir(parents=True, exist_ok=True)
     journald.write_text(JOURNALD_DROPIN)
-    # Hosts reach only the mirror: apt's sources are its local repo (sandbox/standins/apt.py),
-    # since an unreachable Debian source would make every `apt-get update` fail.
-    (base / "etc/apt/sources.list").write_text(
-        "# gpufleet sandbox: the mirror's local repo only (sandbox/standins/apt.py)\n"
-        + apt.SOURCES_LINE
-        + "\n"
-    )
+    # Hosts reach only their cluster's mirror: hosts.personalise writes apt's sources.
+    (base / "etc/apt/sources.list").write_text("")
     for unit in MASKED_UNITS:
         link = base / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 from pathlib import Path
 
@@ -164,6 +165,21 @@ def model_sync(src: str, model_path: str, files: dict[str, str], in_use: str | N
     keep = {version, in_use or base}
     for old in sorted(set(versions) - keep):
         yield StringCommand("rm", "-rf", f"{model_path}/{old}")
+
+
+def version_in_use(unit_lines: list[str] | None, model_path: str) -> str | None:
+    """The synced version the installed unit serves: the `<model_path>/<digest>` in its argv.
+
+    >>> version_in_use(["ExecStart=/x/vllm serve /opt/models/e5/3f2a9c01b7de --port 8000"],
+    ...                "/opt/models/e5")
+    '3f2a9c01b7de'
+    """
+    pattern = re.compile(re.escape(model_path.rstrip("/")) + r"/([0-9a-f]{12})\b")
+    for line in unit_lines or ():
+        match = pattern.search(line)
+        if match:
+            return match.group(1)
+    return None
 
 
 def _manifest_io(files: dict[str, str]):

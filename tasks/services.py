@@ -11,10 +11,18 @@ diffs and "env A -> env B" per host. Run alone: `pyinfra INVENTORY tasks/service
 
 from pyinfra import host, local
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server
 
 from gpufleet.config import ConfigError, HostConfig
-from gpufleet.models import ModelDirError, ModelFiles, check_model_dir, manifest, model_sync
+from gpufleet.models import (
+    ModelDirError,
+    ModelFiles,
+    check_model_dir,
+    manifest,
+    model_sync,
+    version_in_use,
+)
 from gpufleet.operations.rollout import rollout
 from gpufleet.serve import server_specs
 from gpufleet.services import HEALTH_SCRIPT, plan_server
@@ -61,6 +69,10 @@ for item in servers:
             src=item.spec.model_source,
             model_path=item.spec.model_path,
             files=item.manifest,
+            # the running version is the rollback target: never prune it
+            in_use=version_in_use(
+                host.get_fact(FileContents, path=item.release.unit_path), item.spec.model_path
+            ),
         )
 
 canary = "canary" in host.groups

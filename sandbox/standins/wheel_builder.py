@@ -161,6 +161,7 @@ STANDINS = Path(__file__).resolve().parent
 TORCH_PKG = STANDINS / "torch_pkg"
 VLLM_PKG = STANDINS / "vllm_pkg"
 XFORMERS_SDIST = STANDINS / "xformers_sdist"
+VLLM_SDIST = STANDINS / "vllm_sdist"
 # Files the builders write themselves: never taken from the source trees.
 _GENERATED = ("torch/version.py", "torch/_gpufleet_build.py", "vllm/_gpufleet_build.py")
 
@@ -308,6 +309,43 @@ def build_xformers_sdist(version: str, torch_pin: str) -> tuple[str, bytes]:
     files["requirements.txt"] = f"torch=={torch_pin}\n".encode()
     pkg_info = metadata("xformers", version, "xformers (sandbox stand-in)", [f"torch=={torch_pin}"])
     return f"xformers-{version}.tar.gz", build_sdist("xformers", version, files, pkg_info)
+
+
+def build_vllm_sdist(
+    version: str,
+    torch_pin: str,
+    *,
+    xformers: str | None = None,
+    requires_python: str | None = None,
+) -> tuple[str, bytes]:
+    """`vllm-<version>.tar.gz`: vllm_sdist's setup.py, which "compiles" `vllm/_C.abi3.so` for
+    TORCH_CUDA_ARCH_LIST with CUDA_HOME's nvcc against the env's torch, and the package files
+    of the stand-in wheels (vllm_pkg/vllm/**). Its pyproject.toml names the real build-system
+    requires (torch==`torch_pin`); its requirements pin torch and xformers like the wheels'.
+
+        >>> name, data = build_vllm_sdist("0.10.0", "2.7.1", xformers="0.0.31")
+        >>> name
+        'vllm-0.10.0.tar.gz'
+    """
+    files = _source(VLLM_SDIST)
+    files.update({f"vllm/{p}": d for p, d in _source(VLLM_PKG / "vllm").items()})
+    requires = [f"torch=={torch_pin}"]
+    if xformers:
+        requires.append(
+            f'xformers=={xformers}; platform_system == "Linux" and platform_machine == "x86_64"'
+        )
+    build_requires = ["cmake>=3.26.1", "ninja", "packaging>=24.2", "setuptools>=77.0.3"]
+    build_requires += ["setuptools-scm>=8.0", f"torch=={torch_pin}", "wheel", "jinja2"]
+    files["pyproject.toml"] = (
+        "[build-system]\nrequires = [\n"
+        + "".join(f'    "{r}",\n' for r in build_requires)
+        + ']\nbuild-backend = "setuptools.build_meta"\n'
+    ).encode()
+    files["version.txt"] = f"{version}\n".encode()
+    files["requirements.txt"] = "".join(f"{r}\n" for r in requires).encode()
+    summary = "vllm (sandbox stand-in, built from source)"
+    pkg_info = metadata("vllm", version, summary, requires, requires_python)
+    return f"vllm-{version}.tar.gz", build_sdist("vllm", version, files, pkg_info)
 
 
 def build_triton_wheel(name: str, version: str, tag: str) -> tuple[str, bytes]:

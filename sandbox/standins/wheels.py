@@ -7,17 +7,19 @@ layout, METADATA pins (so pip resolves exactly as against the real indexes), PEP
 for exactly the releases matrix.yaml records as `metadata: pep658` (the others are read from the
 wheel by HTTP Range: both paths of `gpufleet matrix refresh` are exercised), and the real
 setuptools, wheel and pip wheels (downloaded once on this box into sandbox/cache/pypi/) so pip
-can build the xformers sdist with build isolation and envs can get pip offline.
+can build the xformers sdist with build isolation and envs can get pip offline; the real
+wheels of a vLLM source build's build dependencies (BUILD_DEPS) likewise.
 
 What the mirror holds (paths = upstream URL paths):
     /whl/<cuXYZ>/torch/torch-<v>+<cuXYZ>-<cp311|cp312>-...whl   every torch pinned by a vLLM
                                                                   release x every variant
     /simple/torch/torch-<v>-...whl                                the PyPI build (pypi variant)
     /simple/vllm/vllm-<v>-cp38-abi3-<platform>.whl [+ .metadata]  every vllm_releases row
+    /simple/vllm/vllm-<v>.tar.gz                                  its sdist (vllm_sdist/ builds)
     /vllm-project/vllm/releases/download/v<v>/vllm-<v>+<cu>-...   GitHub-release variants
     <pascal index>/vllm-pascal/, /triton-pascal/                  community Pascal builds
     /simple/xformers/xformers-<v>-...whl, xformers-<v>.tar.gz     prebuilt + source
-    /simple/{triton,setuptools,wheel,pip}/
+    /simple/{triton,setuptools,wheel,pip}/, /simple/<BUILD_DEPS>/   real wheels (cmake, ninja...)
     Miniforge3-<v>-Linux-x86_64.sh(.sha256)                       sandbox/standins/miniforge.py
 
 `populate()` is fast (~1 s) and skips all work when its inputs are unchanged (content hash).
@@ -48,6 +50,15 @@ GROUP_DATA = config.REPO_ROOT / "group_data" / "all.py"
 SANDBOX_INVENTORY = config.REPO_ROOT / "inventories" / "sandbox.py"
 PYPI_CACHE = config.CACHE_DIR / "pypi"
 BUILD_TOOLS = ("setuptools", "wheel", "pip")  # real wheels, fetched once from PyPI on this box
+# Real wheels of what a vLLM source build installs first (gpufleet/operations/env.py _BUILD_DEPS,
+# setuptools and wheel being BUILD_TOOLS) and what those require on Python 3.11.
+BUILD_DEPS = ("cmake", "ninja", "packaging", "setuptools-scm", "vcs-versioning", "jinja2",
+              "markupsafe")  # fmt: skip
+# The sandbox hosts' interpreter and platform (Debian bookworm: CPython 3.11, glibc 2.36); pip
+# does not widen a given --platform to older manylinux tags itself.
+_MANYLINUX = ["manylinux2014_x86_64"] + [f"manylinux_2_{g}_x86_64" for g in range(36, 16, -1)]
+_HOST_WHEELS = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"]
+_HOST_WHEELS += [arg for tag in _MANYLINUX for arg in ("--platform", tag)]
 STAMP = ".gpufleet-standins-python.json"
 PYTHON_TAGS = ("cp311", "cp312")  # sandbox hosts run Debian's 3.11; 3.12 for other pins
 # The mirror's path of pascal_index_url: inventories/sandbox.py's _PASCAL_INDEX_PATH.
@@ -136,6 +147,8 @@ def vllm_files(m: Matrix, urls: dict) -> Iterator[tuple[str, bytes]]:
                 yield url, data
                 if raw[r.version].get("metadata") == "pep658":
                     yield url + ".metadata", meta
+                name, data = wb.build_vllm_sdist(r.version, r.torch, **common)
+                yield f"{urls['pypi_index_url']}/vllm/{name}", data
             else:
                 template = urls["vllm_release_wheel_url"]
                 url = template.format(version=r.version, cuda=variant, platform=platform)
@@ -189,13 +202,14 @@ def xformers_files(m: Matrix, urls: dict) -> Iterator[tuple[str, bytes]]:
 
 
 def build_tool_wheels() -> list[Path]:
-    """The real setuptools, wheel and pip wheels, downloaded once into sandbox/cache/pypi/."""
-    have = sorted(PYPI_CACHE.glob("*.whl"))
-    if {wb.dist_name(p.name.split("-")[0]) for p in have} >= set(BUILD_TOOLS):
-        return have
-    PYPI_CACHE.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
-    subprocess.run([*cmd, "-d", str(PYPI_CACHE), *BUILD_TOOLS], check=True)
+    """The real wheels of BUILD_TOOLS and BUILD_DEPS for the hosts' CPython 3.11 x86_64,
+    downloaded once into sandbox/cache/pypi/ (only those not there yet)."""
+    have = {wb.dist_name(p.name.split("-")[0]) for p in PYPI_CACHE.glob("*.whl")}
+    missing = [n for n in (*BUILD_TOOLS, *BUILD_DEPS) if wb.dist_name(n) not in have]
+    if missing:
+        PYPI_CACHE.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+        subprocess.run([*cmd, *_HOST_WHEELS, "-d", str(PYPI_CACHE), *missing], check=True)
     return sorted(PYPI_CACHE.glob("*.whl"))
 
 
@@ -207,7 +221,7 @@ def all_files(m: Matrix | None = None) -> dict[str, bytes | Path]:
     for source in (torch_files, vllm_files, pascal_files, xformers_files):
         files.update(source(m, urls))
     for wheel in build_tool_wheels():
-        project = wb.dist_name(wheel.name.split("-")[0])
+        project = simple_index.normalize(wheel.name.split("-")[0])  # "setuptools-scm"
         files[f"{urls['pypi_index_url']}/{project}/{wheel.name}"] = wheel
     files.update(miniforge.files(urls, build_tool_wheels()))
     return files
@@ -218,7 +232,7 @@ def inputs_hash() -> str:
     digest = hashlib.sha256()
     sources = [matrix_mod.MATRIX_PATH, config.REPO_ROOT / "gpufleet" / "gpus.py", GROUP_DATA]
     sources += [wb.STANDINS / f for f in ("wheels.py", "wheel_builder.py", "miniforge.py")]
-    for tree in (wb.TORCH_PKG, wb.VLLM_PKG, wb.XFORMERS_SDIST):
+    for tree in (wb.TORCH_PKG, wb.VLLM_PKG, wb.XFORMERS_SDIST, wb.VLLM_SDIST):
         sources += sorted(p for p in tree.rglob("*") if "__pycache__" not in p.parts)
     sources += build_tool_wheels()
     for path in sources:

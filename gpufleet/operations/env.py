@@ -176,7 +176,11 @@ def _or_remove(spec: EnvSpec, command: str, what: str) -> str:
 
 
 def _build_env(spec: EnvSpec) -> str:
-    return f"CUDA_HOME={shlex.quote(spec.cuda_home)} TORCH_CUDA_ARCH_LIST={spec.cc} MAX_JOBS=$jobs "
+    """Source builds run cmake/ninja from PATH (vLLM's setup.py, torch's cpp_extension): the
+    env's bin first, where the build deps put them; the env is not activated."""
+    path = f"PATH={shlex.quote(spec.path + '/bin')}:$PATH "
+    cuda = f"CUDA_HOME={shlex.quote(spec.cuda_home)} "
+    return f"{path}{cuda}TORCH_CUDA_ARCH_LIST={spec.cc} MAX_JOBS=$jobs "
 
 
 def _constraints(spec: EnvSpec) -> str:
@@ -207,8 +211,10 @@ def _vllm(spec: EnvSpec) -> list[str]:
     c = ("-c", spec.constraints)
     if spec.vllm_source == "source-build":
         deps = _pip(spec, "install", *c, *_BUILD_DEPS)
+        # --no-cache-dir: pip keeps a wheel built from an sdist and reuses it for the same
+        # sdist, whatever torch build the next env has (the undefined-symbol failure).
         build = _pip(
-            spec, "install", *c, "--no-build-isolation", "--no-binary", "vllm",
+            spec, "install", *c, "--no-build-isolation", "--no-binary", "vllm", "--no-cache-dir",
             spec.vllm_requirement, env=_build_env(spec),
         )  # fmt: skip
         return [deps, _MAX_JOBS + build]

@@ -1,23 +1,27 @@
 """The sandbox cluster made by `python -m sandbox up N` (see sandbox/ and README "Sandbox").
 
 Reads sandbox/state/state.json (sandbox/stateN/ with GPUFLEET_SANDBOX_ID=N).
-Groups: v100, p40 (GPU model), embedding, chat (role), canary.
+Groups: v100, p40 (GPU model), embedding, chat (role), canary, and gateway: the last host of a
+cluster of >= 5 hosts (it then serves no role; GPUFLEET_SANDBOX_GATEWAY=<host> picks another,
+=none none), which runs tasks/gateway.py in front of the others.
 Host data: ssh to root with the sandbox key, host keys checked against the sandbox known_hosts,
 `gpu` = the host's (stand-in) GPU model, and every download URL of group_data/all.py pointed at
 the sandbox mirror with the same path (only scheme and host swapped).
 """
 
 import json
+import os
 import re
 import runpy
 from pathlib import Path
 
 from pyinfra.api.exceptions import PyinfraError
 
-from sandbox.config import STATE_FILE
-
 _REPO = Path(__file__).resolve().parent.parent
-_STATE_FILE = STATE_FILE
+# sandbox/config.py's naming (not imported: `gpufleet plan` runs without the repo on sys.path)
+_CLUSTER_ID = os.environ.get("GPUFLEET_SANDBOX_ID", "0") or "0"
+_STATE_DIR = "state" if _CLUSTER_ID == "0" else f"state{_CLUSTER_ID}"
+_STATE_FILE = _REPO / "sandbox" / _STATE_DIR / "state.json"
 _URL_KEYS = (
     "pypi_index_url",
     "pytorch_index_url",
@@ -81,15 +85,28 @@ def _host_data(host: dict, state: dict, urls: dict) -> dict:
     }
 
 
+# A cluster this big gets a gateway host (tasks/gateway.py) in front of the others.
+_GATEWAY_MIN_HOSTS = 5
+
+
+def _gateway(hosts: list[dict]) -> str | None:
+    chosen = os.environ.get("GPUFLEET_SANDBOX_GATEWAY")
+    if chosen:
+        return None if chosen == "none" else chosen
+    return hosts[-1]["name"] if len(hosts) >= _GATEWAY_MIN_HOSTS else None
+
+
 def _groups() -> dict[str, list]:
     state = _load_state()
     urls = _mirror_urls(state["mirror"]["url"])
     groups: dict[str, list] = {"v100": [], "p40": [], "embedding": [], "chat": [], "canary": []}
+    gateway = _gateway(state["hosts"])
+    groups["gateway"] = [gateway] if gateway else []
     for host in state["hosts"]:
         gpu_group = next(g for g in host["groups"] if g in ("v100", "p40"))
         groups[gpu_group].append((host["name"], _host_data(host, state, urls)))
         for group in host["groups"]:
-            if group != gpu_group:
+            if group != gpu_group and host["name"] != gateway:  # a gateway serves no role
                 groups[group].append(host["name"])
     return groups
 
@@ -101,3 +118,4 @@ p40 = _GROUPS["p40"]
 embedding = _GROUPS["embedding"]
 chat = _GROUPS["chat"]
 canary = _GROUPS["canary"]
+gateway = _GROUPS["gateway"]

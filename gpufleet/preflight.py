@@ -62,6 +62,8 @@ def check_host(
         plan = plan_host(HostConfig.from_data(host, get), detected_gpu, os)
     except ConfigError as exc:
         plan = Plan(host, None, None, str(exc))
+    if plan.ok:
+        plan = _check_serving(plan, get)
     plans = _RUNS.setdefault(state, {})
     plans[host] = plan
     if len(plans) == host_count:
@@ -70,3 +72,15 @@ def check_host(
             count = f"{len(refused)} of {len(plans)} hosts refused; nothing was changed on any host"
             raise PreflightRefused("\n".join([count, *refused]))
     return plan
+
+
+def _check_serving(plan: Plan, get: Callable[[str, Any], Any]) -> Plan:
+    """The host's servers' flags vs its GPU, vLLM release and model (gpufleet/flags.py);
+    all of one host's refusals on its one line."""
+    from gpufleet.flags import host_refusals
+
+    refused = host_refusals(plan.host, get, plan.gpu, plan.stack.vllm, plan.stack.dtype)
+    if not refused:
+        return plan
+    first, rest = refused[0], [r.removeprefix(f"{plan.host}: ") for r in refused[1:]]
+    return Plan(plan.host, plan.gpu, None, "; ".join([first, *rest]))

@@ -82,6 +82,12 @@ def server_specs(host: str, get: Callable[[str, Any], Any]) -> list[ServerSpec]:
         raise ConfigError(host, "vllm_servers", raw, 'must be a list of dicts or "auto"')
     specs = [_spec(host, index, entry, get) for index, entry in enumerate(raw)]
     _check_distinct(host, specs)
+    from gpufleet.flags import check_gpus  # flags imports this module
+
+    count = get("gpu_count", None)
+    for index, spec in enumerate(specs):
+        known = isinstance(count, int) and not isinstance(count, bool)
+        check_gpus(host, spec, count if known else None, f"vllm_servers[{index}]")
     return specs
 
 

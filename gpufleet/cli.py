@@ -66,7 +66,94 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="print a JSON list, one per host")
     fmt.add_argument("--markdown", action="store_true", help="print GitHub Markdown tables")
     rep.set_defaults(func=_report)
+    _perf_parsers(sub)
     return parser
+
+
+def _perf_parsers(sub) -> None:
+    """`tune-moe` and `bench-serving` (README "Serving performance")."""
+    tune = sub.add_parser("tune-moe", help="tune fused-MoE configs once per GPU model")
+    tune.add_argument("inventory", help="a pyinfra inventory file")
+    tune.add_argument("--model", required=True, help="a server/served model name, or a dir")
+    tune.add_argument("--tp", type=int, help="tensor parallel size (default: the server's)")
+    tune.add_argument("--limit", help="a,b: only these hosts")
+    tune.add_argument("--configs-dir", help="default: the moe_configs_dir setting")
+    tune.add_argument("--data", action="append", default=[], help="KEY=VALUE, as pyinfra's")
+    tune.set_defaults(func=_tune_moe)
+    bench = sub.add_parser("bench-serving", help="benchmark each server; compare stacks")
+    bench.add_argument("inventory", nargs="?", help="a pyinfra inventory file")
+    bench.add_argument("--limit", help="a,b: only these hosts")
+    bench.add_argument("--results-dir", help="<host>.jsonl files (default: bench_results_dir)")
+    bench.add_argument("--compare", action="store_true", help="last two stacks of each host")
+    bench.add_argument("--num-prompts", type=int, help="override bench_workload num_prompts")
+    bench.add_argument("--data", action="append", default=[], help="KEY=VALUE, as pyinfra's")
+    bench.set_defaults(func=_bench_serving)
+
+
+def _limit(value: str | None) -> set[str] | None:
+    return {h.strip() for h in value.split(",") if h.strip()} if value else None
+
+
+def _data(pairs: list[str]) -> dict:
+    """`--data KEY=VALUE` as pyinfra reads it: JSON when the value parses as JSON, else text."""
+    data = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            data[key] = json.loads(value)
+        except ValueError:
+            data[key] = value
+    return data
+
+
+def _tune_moe(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gpufleet import moe
+
+    configs = Path(args.configs_dir) if args.configs_dir else None  # else moe_configs_dir
+    try:
+        jobs = moe.plan_jobs(
+            args.inventory, args.model, args.tp, _limit(args.limit), _data(args.data)
+        )
+    except (InventoryError, moe.MoeError, ConfigError) as exc:
+        print(f"gpufleet tune-moe: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    failed = 0
+    for job in jobs:
+        label = f"{job.gpu} vLLM {job.vllm} TP {job.tp} {job.dtype}: {job.file_name}"
+        if job.path(configs).is_file():
+            print(f"{label}: up to date")
+            continue
+        try:
+            path = moe.tune(args.inventory, job, configs)
+        except moe.MoeError as exc:
+            print(f"gpufleet tune-moe: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{label}: tuned on {job.host} -> {path}")
+    return EXIT_UNREACHABLE if failed else EXIT_OK
+
+
+def _bench_serving(args: argparse.Namespace) -> int:
+    from gpufleet import benchserve
+
+    if args.compare:
+        folder = args.results_dir or defaults()["bench_results_dir"]
+        threshold = defaults()["bench_regression_pct"]
+        print(benchserve.render_compare(folder, _limit(args.limit), threshold))
+        return EXIT_OK
+    if not args.inventory:
+        return _usage("bench-serving needs an inventory (or --compare)")
+    try:
+        records = benchserve.run_inventory(
+            args.inventory, args.results_dir, _limit(args.limit), args.num_prompts, _data(args.data)
+        )
+    except (InventoryError, ConfigError) as exc:
+        print(f"gpufleet bench-serving: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(benchserve.render_table(records))
+    return EXIT_OK if all(r["errors"] == 0 and r["completed"] for r in records) else 1
 
 
 def _plan(args: argparse.Namespace) -> int:

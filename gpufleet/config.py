@@ -133,6 +133,18 @@ def _str(value: Any) -> str:
     return value
 
 
+_WORKLOAD = {"input_len", "output_len", "request_rate", "max_concurrency", "num_prompts"}
+
+
+def _workload(value: Any) -> dict:
+    if not isinstance(value, dict) or set(value) != _WORKLOAD:
+        raise ValueError(f"must be a dict with exactly {', '.join(sorted(_WORKLOAD))}")
+    for key, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, int | float) or number <= 0:
+            raise ValueError(f"{key} must be a positive number")
+    return dict(value)
+
+
 # key -> check; the check returns the typed value or raises ValueError with the rule.
 CHECKS: dict[str, Callable[[Any], Any]] = {
     "gpu": _gpu,
@@ -177,6 +189,12 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "serve_chat": _bool,
     "vllm_servers": _servers,
     "api_key_file": _optional_path,
+    "moe_tune_command": _str,
+    "moe_configs_dir": _str,
+    "bench_workload": _workload,
+    "post_rollout_bench": _bool,
+    "bench_results_dir": _str,
+    "bench_regression_pct": _int(1, 100),
 }
 
 
@@ -225,6 +243,12 @@ class HostConfig:
     serve_chat: bool
     vllm_servers: str | list
     api_key_file: str | None
+    moe_tune_command: str
+    moe_configs_dir: str
+    bench_workload: dict
+    post_rollout_bench: bool
+    bench_results_dir: str
+    bench_regression_pct: int
 
     @classmethod
     def from_data(cls, host: str, get: Callable[[str, Any], Any]) -> HostConfig:

@@ -111,3 +111,32 @@ api_key_file = None
 # linux-image-generic), NVIDIA's apt-repo CUDA toolkit, and the compiler + dkms that build the
 # driver's module. A name apt does not know reads "-": list the Ubuntu names too on mixed fleets.
 report_packages = ["nvidia-driver", "linux-image-amd64", "cuda-toolkit-12-4", "gcc", "dkms"]
+
+# --- Serving performance (README "Serving performance") ---
+# The fused-MoE tuning run of `gpufleet tune-moe`, on one host per GPU model, in the env of its
+# stack: the users' notes' command. {python} = the env's python, {model} = a directory holding
+# the model's config.json, {tp}, {dtype}, {output} = an empty directory for the JSON configs.
+# vLLM's own script works too: "{python} benchmark_moe.py --model {model} --tp-size {tp} --tune
+# --save-dir {output}" (benchmarks/kernels/ of vLLM's source tree, copied to the host).
+moe_tune_command = (
+    "{python} -m vllm.model_executor.layers.fused_moe.tuning"
+    " --model {model} --tp {tp} --dtype {dtype} --output {output}"
+)
+# On the control machine, relative to where gpufleet/pyinfra run (the repo): tuned configs as
+# vllm-<version>/E=..,N=..,device_name=<GPU>[,dtype=float32].json, committed like any data.
+moe_configs_dir = "moe_configs"
+# `gpufleet bench-serving` workload: the notes' benchmark_serving.py run (random prompts of
+# input_len words, output_len tokens each, Poisson arrivals at request_rate per second, at most
+# max_concurrency in flight, num_prompts requests per server).
+bench_workload = {
+    "input_len": 256,
+    "output_len": 128,
+    "request_rate": 50.0,
+    "max_concurrency": 8,
+    "num_prompts": 200,
+}
+post_rollout_bench = False  # True: tasks/bench.py benchmarks each server after its rollout
+bench_results_dir = "bench/serving"  # on the control machine: <host>.jsonl, one line per run
+# A post-rollout benchmark this many percent worse than the previous stack's (output tokens/s
+# down, or TTFT/TPOT p50 up) marks the host REGRESSION in the log and in bench/serving/.
+bench_regression_pct = 10

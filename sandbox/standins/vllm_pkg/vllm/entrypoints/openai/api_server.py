@@ -9,6 +9,13 @@ directory check (config.json), pooling vs generate mode (`--task embed`, `--runn
 VLLM_API_KEY (401 on /v1/* without `Authorization: Bearer <key>`; /health stays open), a short
 startup delay before the port answers. Test hook: a file named GPUFLEET_STANDIN_FAIL in the model
 directory makes startup fail with exit status 1, the way a broken new version fails its gate.
+
+Token timing (so a serving benchmark measures something): with `"stream": true`, chat and
+completions answer as server-sent events, one chunk per token, `max_tokens` tokens (the real
+server's `ignore_eos` behaviour), after a prefill delay of PREFILL_S_PER_TOKEN per prompt word
+plus FIRST_TOKEN_S, and TOKEN_S between tokens (GPUFLEET_STANDIN_TOKEN_S): fixed, small delays,
+not a model of any GPU; TTFT and TPOT come out non-zero and steady. Non-streamed answers keep
+their immediate, deterministic shape.
 """
 
 import argparse
@@ -27,6 +34,9 @@ from vllm.entrypoints.openai.cli_args import make_arg_parser
 FAIL_MARKER = "GPUFLEET_STANDIN_FAIL"
 STARTUP_DELAY_S = float(os.environ.get("GPUFLEET_STANDIN_STARTUP_S", "1.5"))
 EMBED_DIM = 64
+TOKEN_S = float(os.environ.get("GPUFLEET_STANDIN_TOKEN_S", "0.002"))
+FIRST_TOKEN_S = 0.01
+PREFILL_S_PER_TOKEN = 0.00002
 
 
 def _log(message: str) -> None:
@@ -162,6 +172,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body):
         prompt = " ".join(str(m.get("content", "")) for m in body.get("messages") or [])
+        if body.get("stream"):
+            return self._stream("chat.completion.chunk", body, prompt)
         text = _reply(prompt)
         choice = {
             "index": 0,
@@ -173,9 +185,42 @@ class Handler(BaseHTTPRequestHandler):
 
     def _completions(self, body):
         prompt = str(body.get("prompt", ""))
+        if body.get("stream"):
+            return self._stream("text_completion", body, prompt)
         text = _reply(prompt)
         choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}
         self._send(200, self._completion("text_completion", body, prompt, text, choice))
+
+    def _stream(self, kind, body, prompt):
+        """Server-sent events: one chunk per token, then usage (if asked) and [DONE]."""
+        words = _reply(prompt).split()
+        count = int(body.get("max_tokens") or body.get("max_completion_tokens") or len(words))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        ident = f"cmpl-{hashlib.sha1(prompt.encode()).hexdigest()[:16]}"
+        time.sleep(FIRST_TOKEN_S + PREFILL_S_PER_TOKEN * _tokens(prompt))
+        for i in range(count):
+            if i:
+                time.sleep(TOKEN_S)
+            word = words[i % len(words)] + " "
+            if kind == "text_completion":
+                choice = {"index": 0, "text": word, "logprobs": None, "finish_reason": None}
+            else:
+                choice = {"index": 0, "delta": {"content": word}, "finish_reason": None}
+            self._event({"id": ident, "object": kind, "model": body["model"], "choices": [choice]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            used = _tokens(prompt)
+            usage = {"prompt_tokens": used, "completion_tokens": count}
+            usage["total_tokens"] = used + count
+            self._event({"id": ident, "object": kind, "choices": [], "usage": usage})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+    def _event(self, data) -> None:
+        self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+        self.wfile.flush()
 
     def _completion(self, kind, body, prompt, text, choice):
         used, made = _tokens(prompt), _tokens(text)

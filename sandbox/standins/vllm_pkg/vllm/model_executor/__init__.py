@@ -1,0 +1,1 @@
+"""Stand-in package (sandbox only): see layers/fused_moe/tuning.py."""

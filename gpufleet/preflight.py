@@ -8,6 +8,7 @@ deploy on every host, with one line each.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -56,8 +57,13 @@ def check_host(
     host_count: int,
     detected_gpu: str | None = None,
     os: str | None = None,
+    wait: Callable[[Callable[[], bool]], None] | None = None,
 ) -> Plan:
-    """Plan this host; once `host_count` hosts are planned, raise if any was refused."""
+    """Plan this host; once `host_count` hosts are planned, raise if any was refused.
+
+    A refused host that is not the last one planned calls `wait(all_planned)` (tasks/preflight.py
+    passes a gevent wait: pyinfra loads hosts concurrently) and then raises the same full list,
+    so it never goes on into later tasks without a stack."""
     try:
         plan = plan_host(HostConfig.from_data(host, get), detected_gpu, os)
     except ConfigError as exc:
@@ -66,12 +72,24 @@ def check_host(
         plan = _check_serving(plan, get)
     plans = _RUNS.setdefault(state, {})
     plans[host] = plan
-    if len(plans) == host_count:
+    if not plan.ok and wait is not None:
+        wait(lambda: len(plans) >= host_count)
+    if len(plans) >= host_count or (not plan.ok and wait is not None):
         refused = [p.error for p in plans.values() if not p.ok]
         if refused:
-            count = f"{len(refused)} of {len(plans)} hosts refused; nothing was changed on any host"
+            count = f"{len(refused)} of {host_count} hosts refused; nothing was changed on any host"
             raise PreflightRefused("\n".join([count, *refused]))
     return plan
+
+
+def gevent_wait(done: Callable[[], bool], timeout_s: float = 600.0) -> None:
+    """Yield to the other hosts' greenlets until `done()` (or the timeout: then the caller
+    raises with the hosts planned so far rather than hang)."""
+    import gevent
+
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        gevent.sleep(0.05)
 
 
 def _check_serving(plan: Plan, get: Callable[[str, Any], Any]) -> Plan:

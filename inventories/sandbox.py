@@ -80,6 +80,8 @@ def _host_data(host: dict, state: dict, urls: dict) -> dict:
         # the hosts' python is Debian bookworm's 3.11 (the Miniforge stand-in's envs use it)
         "python_version": "3.11",
         "sandbox_netns": host["netns"],
+        # serving benchmarks of throwaway hosts stay with the cluster, out of the repo's bench/
+        "bench_results_dir": f"sandbox/{_STATE_DIR}/bench-serving",
         **urls,
         **_SERVERS,
     }

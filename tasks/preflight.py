@@ -11,7 +11,7 @@ from pyinfra.facts.server import LinuxDistribution
 
 from gpufleet.facts.nvidia import NvidiaGpus
 from gpufleet.facts.pci import PciGpus
-from gpufleet.preflight import check_host, detect_gpu, os_id
+from gpufleet.preflight import check_host, detect_gpu, gevent_wait, os_id
 
 if host.data.get("gpufleet_plan") is None:
     detected = None
@@ -24,4 +24,5 @@ if host.data.get("gpufleet_plan") is None:
         inventory.len_active_hosts(),
         detected_gpu=detected,
         os=os_id(host.get_fact(LinuxDistribution)),
+        wait=gevent_wait,
     )

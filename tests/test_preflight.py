@@ -73,3 +73,23 @@ def test_detect_gpu_prefers_nvidia_smi_then_pci_ids():
 )
 def test_os_id_from_the_linux_distribution_fact(meta, expected):
     assert os_id({"name": "x", "release_meta": meta}) == expected
+
+
+def test_a_refused_host_waits_for_the_others_then_raises_the_whole_list():
+    state, waited = FakeState(), []
+
+    def wait(done):
+        waited.append(done())  # not yet: gpu02 is still to be planned
+        check_host(state, "gpu02", _get(gpu="Tesla T4", chat_port=0), 2)
+
+    with pytest.raises(PreflightRefused) as refused:
+        check_host(state, "gpu01", _get(gpu="Tesla V900"), 2, wait=wait)
+    assert waited == [False]
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "2 of 2 hosts refused; nothing was changed on any host"
+    assert [line.split(":")[0] for line in lines[1:]] == ["gpu01", "gpu02"]
+
+
+def test_a_refused_host_whose_wait_times_out_still_raises():
+    with pytest.raises(PreflightRefused, match="1 of 3 hosts refused"):
+        check_host(FakeState(), "gpu01", _get(gpu="Tesla V900"), 3, wait=lambda done: None)

@@ -66,3 +66,17 @@ def test_dry_run_changes_nothing(sandbox_cluster, deploy):
     if deploy == PROBE:
         assert "Write the probe value" in result.stdout and "Detected changes" in result.stdout
     assert _changed(before, _upper_entries(sandbox_cluster)) == {}
+
+
+def test_a_refused_host_stops_the_deploy_on_every_host_before_any_change(sandbox_cluster):
+    # vLLM 0.11.0 has no wheel for the P40 hosts (min cc 7.0); the V100 hosts could take it
+    before = _upper_entries(sandbox_cluster)
+    result = pyinfra("-y", INVENTORY, "deploy.py", "--data", "vllm_version=0.11.0")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout, result.stdout[-3000:]
+    p40 = [h.name for h in sandbox_cluster.hosts if h.gpu == "Tesla P40"]
+    assert f"{len(p40)} of {len(sandbox_cluster.hosts)} hosts refused" in result.stdout
+    for name in p40:
+        assert f"{name}: Tesla P40 (sm_61) with vLLM 0.11.0" in result.stdout
+    assert "rule: vllm-min-cc" in result.stdout
+    assert _changed(before, _upper_entries(sandbox_cluster)) == {}

@@ -170,6 +170,8 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "conda_prefix": _path,
     "envs_dir": _path,
     "downloads_dir": _path,
+    "artifact_cache": _choice("mirror", "control"),
+    "artifact_cache_dir": _str,
     "cuda_root": _path,
     "force_driver_change": _bool,
     "allow_reboot": _bool,
@@ -224,6 +226,8 @@ class HostConfig:
     conda_prefix: str
     envs_dir: str
     downloads_dir: str
+    artifact_cache: str
+    artifact_cache_dir: str
     cuda_root: str
     force_driver_change: bool
     allow_reboot: bool
@@ -276,6 +280,13 @@ class HostConfig:
             vllm_source=self.vllm_source,
             allow_source_build=self.allow_source_build,
         )
+
+    def artifact_dir(self) -> str | None:
+        """The control machine's artifact cache in "control" mode (``~`` expanded), else None:
+        hosts download from the mirror themselves."""
+        if self.artifact_cache != "control":
+            return None
+        return str(Path(self.artifact_cache_dir).expanduser())
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -53,6 +53,12 @@ gpufleet_root = "/opt/gpufleet"  # everything gpufleet owns lives below this
 conda_prefix = "/opt/gpufleet/miniforge"
 envs_dir = "/opt/gpufleet/envs"  # one immutable env per resolved stack
 downloads_dir = "/var/cache/gpufleet"  # verified runfiles/installers
+# Where hosts get the driver/CUDA runfiles and the Miniforge installer: "mirror" = each host
+# downloads from the configured URL; "control" = the control machine downloads each once (into
+# artifact_cache_dir, sha256-verified, resumed with HTTP Range) and pushes it over SSH, so a
+# slow WAN link carries each artifact once per cluster instead of once per host.
+artifact_cache = "mirror"
+artifact_cache_dir = "~/.cache/gpufleet/artifacts"  # on the control machine ("control" mode)
 cuda_root = "/usr/local"  # toolkits go to <cuda_root>/cuda-X.Y
 
 # --- Driver policy ---

@@ -4,15 +4,16 @@ PyTorch cuXYZ index). Runnable alone: `pyinfra inventories/sandbox.py tasks/cond
 """
 
 from pyinfra import host, local
-from pyinfra.operations import files
 
 from gpufleet.config import HostConfig
-from gpufleet.operations import conda
+from gpufleet.operations import conda, managed
+from gpufleet.prefetch import prefetch_deploy
 
 local.include("tasks/preflight.py")
 
 plan = host.data.gpufleet_plan
 cfg = HostConfig.from_data(host.name, host.data.get)
+prefetch_deploy(cfg, plan)  # one round trip (none when an earlier task gathered them)
 
 conda.miniforge(
     name=f"Install Miniforge {cfg.miniforge_version}",
@@ -21,8 +22,9 @@ conda.miniforge(
     url=cfg.miniforge_url.format(version=cfg.miniforge_version),
     downloads_dir=cfg.downloads_dir,
     sha256=cfg.miniforge_sha256,
+    cache_dir=cfg.artifact_dir(),
 )
-files.template(
+managed.template(
     name="Configure conda (.condarc)",
     src="templates/condarc.j2",
     dest=f"{cfg.conda_prefix}/.condarc",
@@ -30,7 +32,7 @@ files.template(
     channels=cfg.conda_channels,
     channel_alias=cfg.conda_channel_alias,
 )
-files.template(
+managed.template(
     name="Configure the envs' pip indexes (PyPI + the stack's cu index)",
     src="templates/pip.conf.j2",
     dest=f"{cfg.conda_prefix}/pip.conf",

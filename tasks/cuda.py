@@ -9,16 +9,17 @@ with any other toolkit there. /etc/profile.d/gpufleet-cuda.sh selects the stack'
 """
 
 from pyinfra import host, local
-from pyinfra.operations import files
 
 from gpufleet.config import HostConfig
-from gpufleet.operations import download, toolkit
+from gpufleet.operations import download, managed, toolkit
+from gpufleet.prefetch import prefetch_deploy
 
 local.include("tasks/preflight.py")
 
 plan = host.data.gpufleet_plan
 cfg = HostConfig.from_data(host.name, host.data.get)
 stack = plan.stack
+prefetch_deploy(cfg, plan)  # one round trip (none when tasks/driver.py ran before)
 url = cfg.cuda_runfile_url.format(version=stack.cuda_toolkit_version, runfile=stack.cuda_runfile)
 path = toolkit.toolkit_path(cfg.cuda_root, stack.cuda_toolkit_version)
 
@@ -30,11 +31,12 @@ toolkit.installed(
     downloads_dir=cfg.downloads_dir,
     sha256=cfg.cuda_sha256,
     sha256_url=download.checksum_url(cfg.cuda_sha256_url, url),
+    cache_dir=cfg.artifact_dir(),
 )
-files.template(
+managed.template(
     name="Select the stack's CUDA toolkit for logins (/etc/profile.d/gpufleet-cuda.sh)",
     src="templates/cuda-profile.sh.j2",
-    dest="/etc/profile.d/gpufleet-cuda.sh",
+    dest=toolkit.PROFILE,
     mode="644",
     cuda_home=path,
     cuda_root=cfg.cuda_root,

@@ -16,19 +16,22 @@ warning naming the host. Refuses to change an installed driver while GPU process
 
 from pyinfra import host, local, logger
 from pyinfra.facts.server import KernelVersion
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 
 from gpufleet.config import HostConfig
+from gpufleet.facts import host as host_facts
 from gpufleet.facts.driver import InstalledDriver
 from gpufleet.facts.nvidia import NouveauLoaded, NvidiaDriver
-from gpufleet.operations import download, driver
+from gpufleet.operations import download, driver, managed
+from gpufleet.prefetch import prefetch_deploy
 
 local.include("tasks/preflight.py")
 
 plan = host.data.gpufleet_plan
 cfg = HostConfig.from_data(host.name, host.data.get)
 stack = plan.stack
-kernel = host.get_fact(KernelVersion)
+prefetch_deploy(cfg, plan)  # every fact of driver, cuda, conda, stack: one round trip
+kernel = host_facts.get(KernelVersion)
 prerequisites = driver.with_kernel(list(cfg.driver_apt_packages), kernel)
 
 
@@ -48,10 +51,10 @@ driver.prerequisites(
     name="Install the driver's build prerequisites (apt)",
     packages=prerequisites,
 )
-blacklist = files.template(
+blacklist = managed.template(
     name="Blacklist nouveau",
     src="templates/nouveau-blacklist.conf.j2",
-    dest="/etc/modprobe.d/gpufleet-blacklist-nouveau.conf",
+    dest=driver.NOUVEAU_BLACKLIST,
     mode="644",
 )
 server.shell(
@@ -60,14 +63,14 @@ server.shell(
     _if=blacklist.did_change,
 )
 
-nouveau_loaded = host.get_fact(NouveauLoaded)
+nouveau_loaded = host_facts.get(NouveauLoaded)
 if nouveau_loaded:
     # The installer refuses to run while nouveau drives the GPU: only a reboot unloads it.
     _reboot_or_report("nouveau is loaded; the NVIDIA driver installs after a reboot")
 
 if not nouveau_loaded or cfg.allow_reboot:
     url = cfg.nvidia_driver_url.format(version=stack.driver_version)
-    loaded = host.get_fact(NvidiaDriver)
+    loaded = host_facts.get(NvidiaDriver)
     install = driver.installed(
         name="Install the stack's NVIDIA driver (runfile, sha256 verified)",
         version=stack.driver_version,
@@ -78,34 +81,32 @@ if not nouveau_loaded or cfg.allow_reboot:
         sha256=cfg.driver_sha256,
         sha256_url=download.checksum_url(cfg.nvidia_driver_sha256_url, url),
         force=cfg.force_driver_change,
+        cache_dir=cfg.artifact_dir(),
     )
     reason = driver.reboot_reason(loaded, stack.driver_version)
-    current = host.get_fact(InstalledDriver)
+    current = host_facts.get(InstalledDriver)
     if reason and (current or {}).get("version") != stack.driver_version:
         _reboot_or_report(reason, _if=install.did_change)
     elif not reason:
-        files.file(
+        managed.absent(
             name="Clear the reboot marker (the resolved driver is the one loaded)",
             path=driver.REBOOT_MARKER,
-            present=False,
         )
 
-    unit = files.template(
+    unit = managed.template(
         name="Install the nvidia-persistenced unit",
         src="templates/nvidia-persistenced.service.j2",
-        dest="/etc/systemd/system/nvidia-persistenced.service",
+        dest=driver.PERSISTENCED_UNIT,
         mode="644",
     )
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
-    systemd.service(
+    managed.running(
         name="Enable and start nvidia-persistenced (persistence mode)",
-        service="nvidia-persistenced.service",
-        running=True,
-        enabled=True,
+        service=driver.PERSISTENCED_SERVICE,
     )
     systemd.service(
         name="Restart nvidia-persistenced on the new driver",
-        service="nvidia-persistenced.service",
+        service=driver.PERSISTENCED_SERVICE,
         restarted=True,
         _if=install.did_change,
     )

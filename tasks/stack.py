@@ -10,27 +10,27 @@ Runnable alone: `pyinfra inventories/sandbox.py tasks/stack.py`.
 from pathlib import Path
 
 from pyinfra import host, local
-from pyinfra.operations import files
 
 import gpufleet.postinstall
 from gpufleet.config import HostConfig
-from gpufleet.operations import env
+from gpufleet.operations import env, managed
+from gpufleet.prefetch import prefetch_deploy
 
 local.include("tasks/preflight.py")
 
 plan = host.data.gpufleet_plan
 cfg = HostConfig.from_data(host.name, host.data.get)
 spec = env.env_spec(plan, cfg)
+prefetch_deploy(cfg, plan)  # one round trip (none when an earlier task gathered them)
 
-files.put(
+managed.put(
     name="Install the post-install check",
     src=str(Path(gpufleet.postinstall.__file__)),
     dest=spec.check_script,
     mode="644",
-    create_remote_dir=True,
 )
-files.directory(name="Create the envs directory", path=cfg.envs_dir, mode="755")
-files.directory(name="Create the wheelhouse", path=spec.wheelhouse, mode="755")
+managed.directory(name="Create the envs directory", path=cfg.envs_dir, mode="755")
+managed.directory(name="Create the wheelhouse", path=spec.wheelhouse, mode="755")
 env.built(name=f"Build env {spec.name}", spec=spec)
 env.pruned(
     name=f"Remove old envs (keep {cfg.keep_envs} besides {spec.name} and those in use)",

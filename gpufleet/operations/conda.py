@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pyinfra import host
 from pyinfra.api import operation
 
+from gpufleet.facts import host as host_facts
 from gpufleet.facts.conda import MINIFORGE_MARKER, Miniforge
 from gpufleet.operations import download
 from gpufleet.operations.download import checksum_url
@@ -39,7 +40,12 @@ def trusted_hosts(urls: Iterable[str]) -> list[str]:
 
 @operation()
 def miniforge(
-    prefix: str, version: str, url: str, downloads_dir: str, sha256: str | None = None
+    prefix: str,
+    version: str,
+    url: str,
+    downloads_dir: str,
+    sha256: str | None = None,
+    cache_dir: str | None = None,
 ) -> Generator[str, None, None]:
     """
     Install Miniforge into ``prefix`` once (``bash installer -b -p PREFIX``), sha256-verified.
@@ -49,6 +55,7 @@ def miniforge(
     + url: the installer URL (``{version}`` already filled in)
     + downloads_dir: where the verified installer is kept
     + sha256: the installer's sha256; None = the ``<url>.sha256`` file released beside it
+    + cache_dir: the control machine's artifact cache ("control" mode), else None
 
     Nothing happens when gpufleet installed Miniforge there before (any release: the envs are
     separate prefixes, so a newer installer is not worth replacing a working conda). A prefix
@@ -66,13 +73,17 @@ def miniforge(
             downloads_dir="/var/cache/gpufleet",
         )
     """
-    present = host.get_fact(Miniforge, prefix=prefix)
+    present = host_facts.get(Miniforge, prefix=prefix)
     if present and present["installed"]:
         host.noop(f"Miniforge {present['installed']} is installed in {prefix}")
         return
     installer = f"{downloads_dir.rstrip('/')}/{url.rsplit('/', 1)[-1]}"
     yield from download.verified_file._inner(
-        url=url, dest=installer, sha256=sha256, sha256_url=checksum_url("{name}.sha256", url)
+        url=url,
+        dest=installer,
+        sha256=sha256,
+        sha256_url=checksum_url("{name}.sha256", url),
+        cache_dir=cache_dir,
     )
     if present is not None:
         yield f"rm -rf {shlex.quote(prefix)}"

@@ -16,12 +16,16 @@ from pyinfra import host
 from pyinfra.api import OperationError, operation
 from pyinfra.facts.deb import DebPackages
 
+from gpufleet.facts import host as host_facts
 from gpufleet.facts.apt import AptHolds
 from gpufleet.facts.driver import InstalledDriver
 from gpufleet.facts.nvidia import GpuProcesses
 from gpufleet.operations import download
 
 REBOOT_MARKER = "/var/lib/gpufleet/reboot-required"
+NOUVEAU_BLACKLIST = "/etc/modprobe.d/gpufleet-blacklist-nouveau.conf"
+PERSISTENCED_SERVICE = "nvidia-persistenced.service"
+PERSISTENCED_UNIT = f"/etc/systemd/system/{PERSISTENCED_SERVICE}"
 # `--kernel-module-type=` arrived with the 560 installers (which default to the open modules);
 # older ones pick the module tree with -m=kernel / -m=kernel-open.
 KERNEL_MODULE_TYPE_SINCE = 560
@@ -57,7 +61,7 @@ def prerequisites(packages: list[str]):
 
     + packages: apt package names (build tools, dkms, the running kernel's headers)
     """
-    installed = host.get_fact(DebPackages)
+    installed = host_facts.get(DebPackages)
     missing = [name for name in packages if name not in installed]
     if not missing:
         host.noop(f"driver prerequisites present: {', '.join(packages)}")
@@ -70,7 +74,7 @@ def prerequisites(packages: list[str]):
 
 
 def _refuse_while_busy(installed: dict, version: str, force: bool) -> None:
-    processes = host.get_fact(GpuProcesses)
+    processes = host_facts.get(GpuProcesses)
     if processes and not force:
         pids = ", ".join(f"{p['pid']} ({p['process_name']})" for p in processes)
         raise OperationError(
@@ -89,6 +93,7 @@ def installed(
     sha256: str | None = None,
     sha256_url: str | None = None,
     force: bool = False,
+    cache_dir: str | None = None,
 ):
     """
     Install driver ``version`` with the ``kernel_module`` flavour from its runfile, verified.
@@ -98,12 +103,13 @@ def installed(
     + kernel_module: ``proprietary`` (pre-Turing GPUs need it) or ``open``
     + url: the runfile's URL; downloaded to ``downloads_dir``
     + sha256 / sha256_url: the digest pinned, or a checksum file to read it from
+    + cache_dir: the control machine's artifact cache ("control" mode), else None
     + force: change an installed driver even while GPU processes run
 
     A loaded driver of another version keeps running until a reboot (``reboot_reason``): the
     task reports that, or reboots when allowed.
     """
-    current = host.get_fact(InstalledDriver)
+    current = host_facts.get(InstalledDriver)
     if (
         current
         and current["version"] == version
@@ -122,7 +128,7 @@ def installed(
     command = install_command(runfile, branch, kernel_module)
     download.announce(f"install with: {command} (after the download below)")
     yield from download.verified_file._inner(
-        url=url, dest=runfile, sha256=sha256, sha256_url=sha256_url
+        url=url, dest=runfile, sha256=sha256, sha256_url=sha256_url, cache_dir=cache_dir
     )
     if current:
         yield "systemctl stop nvidia-persistenced.service 2>/dev/null || true"
@@ -157,8 +163,8 @@ def held(packages: list[str], installing: list[str] | None = None):
     + packages: candidate names (group_data ``driver_apt_holds``)
     + installing: names another operation of this run installs
     """
-    present = set(host.get_fact(DebPackages)) | set(installing or [])
-    held_now = set(host.get_fact(AptHolds))
+    present = set(host_facts.get(DebPackages)) | set(installing or [])
+    held_now = set(host_facts.get(AptHolds))
     wanted = [name for name in packages if name in present and name not in held_now]
     if not wanted:
         host.noop(f"apt holds in place: {', '.join(sorted(held_now)) or 'none needed'}")

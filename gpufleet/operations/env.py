@@ -26,6 +26,7 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 
 from gpufleet.config import HostConfig
+from gpufleet.facts import host as host_facts
 from gpufleet.facts.conda import CondaEnvs, ServiceEnvLinks
 from gpufleet.facts.vllm import STAMP_NAME, VllmStacks
 from gpufleet.matrix import Matrix, load
@@ -278,12 +279,12 @@ def built(spec: EnvSpec) -> Generator[str, None, None]:
         built(name="Build env vllm-0.8.5.post1-torch-2.6.0-cu124", spec=env_spec(plan, cfg))
     """
     envs_dir = spec.path.rsplit("/", 1)[0]
-    stamps = host.get_fact(VllmStacks, envs_dir=envs_dir)
+    stamps = host_facts.get(VllmStacks, envs_dir=envs_dir)
     if stamps.get(spec.name):
         host.noop(f"env {spec.name} is built and stamped")
         return
     logger.info(f"[{host.name}] would build env {spec.name}")
-    if spec.name in host.get_fact(CondaEnvs, envs_dir=envs_dir):
+    if spec.name in host_facts.get(CondaEnvs, envs_dir=envs_dir):
         yield f"rm -rf {shlex.quote(spec.path)}"  # an unfinished build: start over
     yield from build_commands(spec)
 
@@ -325,9 +326,9 @@ def pruned(spec: EnvSpec, keep: int, services_dir: str) -> Generator[str, None, 
         pruned(name="Remove old envs", spec=spec, keep=2, services_dir="/opt/gpufleet/services")
     """
     envs_dir = spec.path.rsplit("/", 1)[0]
-    names = host.get_fact(CondaEnvs, envs_dir=envs_dir)
-    stamps = host.get_fact(VllmStacks, envs_dir=envs_dir)
-    links = host.get_fact(ServiceEnvLinks, services_dir=services_dir)
+    names = host_facts.get(CondaEnvs, envs_dir=envs_dir)
+    stamps = host_facts.get(VllmStacks, envs_dir=envs_dir)
+    links = host_facts.get(ServiceEnvLinks, services_dir=services_dir)
     stale = stale_envs(spec.name, names, stamps, links, envs_dir, keep)
     if not stale:
         host.noop(f"no env beyond the {keep} kept besides {spec.name} and those in use")

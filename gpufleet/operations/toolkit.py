@@ -16,9 +16,12 @@ import shlex
 from pyinfra import host
 from pyinfra.api import operation
 
+from gpufleet.facts import host as host_facts
 from gpufleet.facts.driver import CudaToolkitAt
 from gpufleet.matrix import major_minor
 from gpufleet.operations import download
+
+PROFILE = "/etc/profile.d/gpufleet-cuda.sh"  # selects the stack's toolkit for logins
 
 
 def toolkit_path(cuda_root: str, version: str) -> str:
@@ -48,6 +51,7 @@ def installed(
     downloads_dir: str,
     sha256: str | None = None,
     sha256_url: str | None = None,
+    cache_dir: str | None = None,
 ):
     """
     Install CUDA toolkit ``version`` to ``<cuda_root>/cuda-X.Y`` from its verified runfile.
@@ -57,11 +61,12 @@ def installed(
     + cuda_root: the directory holding the ``cuda-X.Y`` toolkits
     + downloads_dir: where the verified runfile is kept
     + sha256 / sha256_url: the digest pinned, or a checksum file to read it from
+    + cache_dir: the control machine's artifact cache ("control" mode), else None
 
     A directory without version.json is an install that never finished: it is removed first.
     """
     path = toolkit_path(cuda_root, version)
-    present = host.get_fact(CudaToolkitAt, path=path)
+    present = host_facts.get(CudaToolkitAt, path=path)
     if present and major_minor(present) == major_minor(version):
         host.noop(f"CUDA {present} is installed in {path}")
         return
@@ -70,7 +75,7 @@ def installed(
     command = install_command(runfile, path, downloads_dir)
     download.announce(f"install with: {command} (after the download below)")
     yield from download.verified_file._inner(
-        url=url, dest=runfile, sha256=sha256, sha256_url=sha256_url
+        url=url, dest=runfile, sha256=sha256, sha256_url=sha256_url, cache_dir=cache_dir
     )
     yield f"rm -rf {shlex.quote(path)}"
     yield command

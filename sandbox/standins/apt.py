@@ -15,6 +15,10 @@ hosts share) exist in no Debian archive. The driver stand-in only needs what the
 looks for: a `dkms` command, /lib/modules/$(uname -r)/build, and update-initramfs. So each .deb
 here is built with `dpkg-deb --build` (equivs-style), under the real package name, and says
 "sandbox stand-in" in its description. Packages/Release come from dpkg-scanpackages.
+
+Not stand-ins: REAL_PACKAGES (the gateway's HAProxy) are Debian bookworm's own .debs, fetched on
+this box (Debian bookworm too) with `apt-get download`, with whatever of their dependency
+closure the hosts' base image lacks, into sandbox/cache/debs/, and served from the same repo.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import gzip
 import hashlib
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -88,6 +93,57 @@ def packages() -> dict[str, dict]:
     }
 
 
+# Real Debian packages served as they are (tasks/gateway.py installs haproxy on the hosts).
+REAL_PACKAGES = ("haproxy",)
+REAL_DEBS_DIR = config.CACHE_DIR / "debs"
+
+
+def _missing_closure(base_status: Path) -> list[str]:
+    """REAL_PACKAGES + the dependencies a host with `base_status` (dpkg status) lacks, as
+    apt on this box resolves them: `apt-get -s install` against the base image's status."""
+
+    def simulate() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                *("apt-get", "-s", "-o", f"Dir::State::status={base_status}", "install"),
+                *("--no-install-recommends", *REAL_PACKAGES),
+            ],
+            capture_output=True,
+            text=True,
+        )
+
+    result = simulate()
+    if result.returncode != 0:  # this box's package lists may be missing or stale
+        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+        result = simulate()
+    if result.returncode != 0:
+        raise RuntimeError(f"apt-get cannot resolve {REAL_PACKAGES}: {result.stderr.strip()}")
+    return [line.split()[1] for line in result.stdout.splitlines() if line.startswith("Inst ")]
+
+
+def real_debs(base_status: Path | None = None) -> list[Path]:
+    """The real .debs (downloaded once into REAL_DEBS_DIR; its `closure.txt` lists them)."""
+    listing = REAL_DEBS_DIR / "closure.txt"
+    if listing.is_file():
+        debs = [REAL_DEBS_DIR / name for name in listing.read_text().split()]
+        if debs and all(d.is_file() for d in debs):
+            return debs
+    if base_status is None:
+        from sandbox import rootfs
+
+        base_status = rootfs.ensure_base() / "var/lib/dpkg/status"
+    names = _missing_closure(base_status)
+    REAL_DEBS_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["apt-get", "download", "-qq", *names], cwd=REAL_DEBS_DIR, check=True, capture_output=True
+    )
+    debs = [
+        max(REAL_DEBS_DIR.glob(f"{name}_*.deb"), key=lambda d: d.stat().st_mtime) for name in names
+    ]
+    listing.write_text("\n".join(d.name for d in debs) + "\n")
+    return debs
+
+
 def _build_deb(name: str, spec: dict, out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -136,7 +192,7 @@ def _gz(data: bytes) -> bytes:
 
 
 def _spec_key() -> str:
-    spec = repr((SOURCES_LINE, sorted(packages().items())))
+    spec = repr((SOURCES_LINE, sorted(packages().items()), [d.name for d in real_debs()]))
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
@@ -151,6 +207,8 @@ def populate(root: Path | None = None) -> Path:
         old.unlink()
     for name, spec in packages().items():
         _build_deb(name, spec, repo)
+    for deb in real_debs():
+        shutil.copy2(deb, repo / deb.name)
     scan = subprocess.run(
         ["dpkg-scanpackages", "--multiversion", REPO_DIR],
         cwd=repo.parent,

@@ -187,6 +187,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "keep_envs": _int(0, 100),
     "max_unavailable": _int(1, 1000),
     "health_timeout_s": _int(1, 86400),
+    "drain_timeout_s": _int(1, 86400),
     "serve_embedding": _bool,
     "serve_chat": _bool,
     "vllm_servers": _servers,
@@ -243,6 +244,7 @@ class HostConfig:
     keep_envs: int
     max_unavailable: int
     health_timeout_s: int
+    drain_timeout_s: int
     serve_embedding: bool
     serve_chat: bool
     vllm_servers: str | list

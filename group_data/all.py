@@ -99,6 +99,9 @@ chat_port = 8001
 keep_envs = 2  # envs kept besides the one in use
 max_unavailable = 1  # hosts restarting at once during a rollout
 health_timeout_s = 600  # seconds a restarted server has to pass its gate before rollback
+# With a `gateway` group: seconds a server drained from its balancer gets to finish its
+# in-flight requests before the restart (and to be seen UP again after it).
+drain_timeout_s = 120
 serve_embedding = False  # True in group_data/embedding.py: run its `embedding_server`
 serve_chat = False  # True in group_data/chat.py: run its `chat_server`
 # "auto" = one server per role above, from `embedding_server` / `chat_server` (group_data);

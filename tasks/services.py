@@ -7,14 +7,19 @@ restart, health gate (/health, /v1/models, one real request), rollback on failur
 `_parallel=max_unavailable` (default 1: host by host); hosts in the `canary` group go first.
 A host that already runs what it should gets no command; `--dry --diff` shows the unit/env
 diffs and "env A -> env B" per host. Run alone: `pyinfra INVENTORY tasks/services.py`.
+With a `gateway` group (tasks/gateway.py), each server is drained from its role's balancer
+before the restart and put back after its gate (`drain_timeout_s`); the last healthy server
+of a role is never drained.
 """
 
-from pyinfra import host, local
+from pyinfra import host, inventory, local
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server
 
 from gpufleet.config import ConfigError, HostConfig
+from gpufleet.drain import Drain
+from gpufleet.gateway import backend_name, server_name
 from gpufleet.models import (
     ModelDirError,
     ModelFiles,
@@ -75,16 +80,28 @@ for item in servers:
             ),
         )
 
+gateways = tuple(h.name for h in inventory.get_group("gateway", []))
+
+
+def drain_for(item) -> Drain | None:
+    if not gateways:
+        return None
+    backend, server = backend_name(item.spec.role), server_name(host.name, item.spec.name)
+    return Drain(gateways, backend, server, config.drain_timeout_s)
+
+
 canary = "canary" in host.groups
 for item in servers if canary else []:
     rollout(
         name=f"Roll out {item.release.unit} (canary)",
         release=item.release,
+        drain=drain_for(item),
         _serial=True,
     )
 for item in [] if canary else servers:
     rollout(
         name=f"Roll out {item.release.unit}",
         release=item.release,
+        drain=drain_for(item),
         _parallel=config.max_unavailable,
     )

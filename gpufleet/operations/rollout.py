@@ -6,6 +6,8 @@ restart at once. What was decided while collecting (the diffs, "env A -> env B")
 `--dry --diff`; the work itself is a callback run at execution time, because only then is it
 known whether an earlier host failed its gate. Once one has, no further host is switched in
 this run (per pyinfra State), and each failure names the rolled / rolled back / untouched hosts.
+With a `drain` (a `gateway` group in the inventory), the server leaves the gateway's balancer
+before its restart and comes back once a gate passed (gpufleet.drain).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.facts.files import FileContents, Link, Sha1File
+
+from gpufleet.drain import Drain, DrainError, balancers, put_back, take_out
 
 STAMP = ".gpufleet-stamp.json"
 
@@ -70,11 +74,12 @@ def log_for(run_state: Any) -> RolloutLog:
 
 
 @operation()
-def rollout(release: Release):
+def rollout(release: Release, drain: Drain | None = None):
     """
     Point a server at `release`, restart it and gate it on real requests; roll back on failure.
 
     + release: the unit, env file and env the server should run (gpufleet.operations.rollout)
+    + drain: where the server sits in the gateway's balancer (gpufleet.drain), or None
 
     Yields nothing when the unit, the env file and the `current` link already match.
 
@@ -100,8 +105,10 @@ def rollout(release: Release):
         host.log(f"{release.unit}: env {_env_name(current)} -> {_env_name(release.target_env)}")
     if state.config.DIFF:
         _log_diffs(changed)
+    if drain is not None:
+        host.log(f"{release.unit}: drained from {drain.backend}/{drain.server} while it restarts")
     log_for(state).planned[host.name] = None
-    yield FunctionCommand(_apply, (release,), {})
+    yield FunctionCommand(_apply, (release,), {"drain": drain} if drain else {})
 
 
 def _sha1(text: str) -> str:
@@ -126,7 +133,7 @@ def _log_diffs(changed: list[tuple[str, str]]) -> None:
             logger.info("  %s", line)
 
 
-def _apply(state, host, release: Release) -> bool:  # pyinfra passes these two by name
+def _apply(state, host, release: Release, drain: Drain | None = None) -> bool:  # pyinfra: by name
     """At execution time: switch -> restart -> gate -> (rollback). False fails the host."""
     run_host = host
     log = log_for(state)
@@ -144,6 +151,10 @@ def _apply(state, host, release: Release) -> bool:  # pyinfra passes these two b
         return False
     _, previous = sh(f"readlink {_q(release.link)} || true")
     previous = previous.strip() or None
+    gateways = _take_out(state, run_host, release, drain)
+    if gateways is False:
+        log.failed = run_host.name
+        return False
     sh(_backup_script(release))
     for path, text in (
         (release.unit_path, release.unit_text),
@@ -161,11 +172,13 @@ def _apply(state, host, release: Release) -> bool:  # pyinfra passes these two b
             f"{release.unit}: healthy on {_env_name(release.target_env)} ({verdict['elapsed_s']}s)"
         )
         log.rolled.append(run_host.name)
-        return True
+        return _put_back(run_host, release, drain, gateways)
     journal = sh(f"journalctl -u {_q(release.unit)} -n 20 --no-pager -o cat || true")[1]
     log.failed = run_host.name
     log.rolled_back.append(run_host.name)
     back = _rollback(sh, release, previous)
+    if back.endswith("(healthy again)"):
+        _put_back(run_host, release, drain, gateways)
     _error(
         run_host,
         f"{release.unit}: env {_env_name(release.target_env)} failed its health gate at "
@@ -174,6 +187,30 @@ def _apply(state, host, release: Release) -> bool:  # pyinfra passes these two b
     for line in journal.splitlines()[-20:]:
         logger.error("    %s", line)
     return False
+
+
+def _take_out(state, run_host, release: Release, drain: Drain | None):
+    """The gateways the server was drained on ([] without a drain), or False: not drained."""
+    if drain is None:
+        return []
+    try:
+        gateways = balancers(state, drain)
+        take_out(state, gateways, drain, run_host.log)
+    except Exception as exc:  # DrainError, ConnectError, a malformed answer: all one line
+        _error(run_host, f"{release.unit}: {exc}; nothing switched")
+        return False
+    return gateways
+
+
+def _put_back(run_host, release: Release, drain: Drain | None, gateways: list) -> bool:
+    if drain is None:
+        return True
+    try:
+        put_back(gateways, drain, run_host.log)
+    except (DrainError, KeyError, ValueError) as exc:
+        _error(run_host, f"{release.unit}: healthy but still drained: {exc}")
+        return False
+    return True
 
 
 def _rollback(sh, release: Release, previous: str | None) -> str:

@@ -54,3 +54,11 @@ sandbox-status:
 demo: sandbox-up
 	$(BIN)/pyinfra -y inventories/sandbox.py deploy.py
 	$(BIN)/python -m sandbox.demo
+
+# --- Soak: a fleet-wide vLLM rollout under load through the gateway (README "Gateway"). ---
+# Brings up its own sandbox cluster (id 4: 4 serving hosts + a gateway) and takes it down after;
+# prints requests sent, failed and p99 latency per scenario. Needs root, like the sandbox.
+.PHONY: soak
+
+soak: venv
+	env -u GPUFLEET_SANDBOX_ID $(BIN)/pytest -q -s tests/e2e/test_rollout_under_load.py

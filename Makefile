@@ -54,6 +54,16 @@ sandbox-status:
 demo: sandbox-up
 	$(BIN)/pyinfra -y inventories/sandbox.py deploy.py
 	$(BIN)/python -m sandbox.demo
+	$(BIN)/gpufleet bench-serving inventories/sandbox.py --num-prompts 32
+
+# --- Benchmark: deploy time vs host count on sandbox cluster 2 (README "Performance"); root. ---
+BENCH_ARGS ?=
+
+.PHONY: bench
+
+bench: venv
+	$(BIN)/pip install -q -e '.[bench]'
+	GPUFLEET_SANDBOX_ID=$${GPUFLEET_SANDBOX_ID:-2} $(BIN)/python bench/deploy_scaling.py $(BENCH_ARGS)
 
 # --- Soak: a fleet-wide vLLM rollout under load through the gateway (README "Gateway"). ---
 # Brings up its own sandbox cluster (id 4: 4 serving hosts + a gateway) and takes it down after;

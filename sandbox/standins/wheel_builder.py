@@ -162,6 +162,7 @@ TORCH_PKG = STANDINS / "torch_pkg"
 VLLM_PKG = STANDINS / "vllm_pkg"
 XFORMERS_SDIST = STANDINS / "xformers_sdist"
 VLLM_SDIST = STANDINS / "vllm_sdist"
+SDIST_BUILD = STANDINS / "sdist_build.py"  # shipped in each sdist as gpufleet_sdist_build.py
 # Files the builders write themselves: never taken from the source trees.
 _GENERATED = ("torch/version.py", "torch/_gpufleet_build.py", "vllm/_gpufleet_build.py")
 
@@ -305,6 +306,7 @@ def build_xformers_sdist(version: str, torch_pin: str) -> tuple[str, bytes]:
     """`xformers-<version>.tar.gz`, whose setup.py "compiles" for TORCH_CUDA_ARCH_LIST."""
     files = _source(XFORMERS_SDIST)
     files = {p: d for p, d in files.items() if p != "xformers/version.py"}
+    files["gpufleet_sdist_build.py"] = SDIST_BUILD.read_bytes()
     files["version.txt"] = f"{version}\n".encode()
     files["requirements.txt"] = f"torch=={torch_pin}\n".encode()
     pkg_info = metadata("xformers", version, "xformers (sandbox stand-in)", [f"torch=={torch_pin}"])
@@ -328,6 +330,7 @@ def build_vllm_sdist(
         'vllm-0.10.0.tar.gz'
     """
     files = _source(VLLM_SDIST)
+    files["gpufleet_sdist_build.py"] = SDIST_BUILD.read_bytes()
     files.update({f"vllm/{p}": d for p, d in _source(VLLM_PKG / "vllm").items()})
     requires = [f"torch=={torch_pin}"]
     if xformers:

@@ -232,6 +232,7 @@ def inputs_hash() -> str:
     digest = hashlib.sha256()
     sources = [matrix_mod.MATRIX_PATH, config.REPO_ROOT / "gpufleet" / "gpus.py", GROUP_DATA]
     sources += [wb.STANDINS / f for f in ("wheels.py", "wheel_builder.py", "miniforge.py")]
+    sources.append(wb.SDIST_BUILD)
     for tree in (wb.TORCH_PKG, wb.VLLM_PKG, wb.XFORMERS_SDIST, wb.VLLM_SDIST):
         sources += sorted(p for p in tree.rglob("*") if "__pycache__" not in p.parts)
     sources += build_tool_wheels()

@@ -17,7 +17,6 @@ Pure setuptools otherwise: pip builds it offline from the mirror.
 """
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,11 +27,10 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 VERSION = (HERE / "version.txt").read_text().strip()
-MAGIC = "GPUFLEET-STANDIN-FATBIN"
+sys.path.insert(0, str(HERE))  # gpufleet_sdist_build.py ships beside this file
+from gpufleet_sdist_build import MAGIC, arch_list, failer, nvcc  # noqa: E402
 
-
-def fail(message):
-    sys.exit(f"error: vllm {VERSION}: {message}")
+fail = failer("vllm", VERSION)
 
 
 def build_dependencies():
@@ -62,33 +60,6 @@ def torch_build():
     return torch.__version__
 
 
-def arch_list():
-    raw = os.environ.get("TORCH_CUDA_ARCH_LIST", "").strip()
-    if not raw:
-        fail("TORCH_CUDA_ARCH_LIST is not set: name the GPU archs to build for, e.g. 7.0")
-    archs = [a for a in re.split(r"[;\s]+", raw) if a]
-    for arch in archs:
-        if not re.fullmatch(r"\d+\.\d+(\+PTX)?", arch):
-            fail(f"TORCH_CUDA_ARCH_LIST entry {arch!r} is not of the form 7.0 or 8.0+PTX")
-    return archs
-
-
-def nvcc():
-    cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
-    if not cuda_home:
-        fail("CUDA_HOME is not set: building the CUDA kernels needs nvcc from a CUDA toolkit")
-    path = Path(cuda_home) / "bin" / "nvcc"
-    if not os.access(path, os.X_OK):
-        fail(f"{path} not found or not executable (CUDA_HOME={cuda_home})")
-    result = subprocess.run([str(path), "--version"], capture_output=True, text=True)
-    if result.returncode != 0:
-        fail(f"{path} --version exited {result.returncode}: {result.stderr.strip()}")
-    print(result.stdout, end="")
-    if not re.search(r"release \d+\.\d+", result.stdout):
-        fail(f"cannot read the CUDA release from `{path} --version`")
-    return path
-
-
 def gencode(archs):
     flags = []
     for arch in archs:
@@ -114,8 +85,8 @@ class BuildWithKernels(build_py):
         super().run()
         build_dependencies()
         torch = torch_build()
-        archs = arch_list()
-        compiler = nvcc()
+        archs = arch_list(fail)
+        compiler, _ = nvcc(fail)
         jobs = os.environ.get("MAX_JOBS", "1")
         print(
             f"building vllm {VERSION} kernels for {' '.join(archs)} against torch {torch} "

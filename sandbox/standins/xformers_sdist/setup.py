@@ -8,8 +8,6 @@ own message), and writes `xformers/_C.so` as a stand-in fatbin with one `elf sm_
 """
 
 import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,39 +16,10 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 VERSION = (HERE / "version.txt").read_text().strip()
-MAGIC = "GPUFLEET-STANDIN-FATBIN"
+sys.path.insert(0, str(HERE))  # gpufleet_sdist_build.py ships beside this file
+from gpufleet_sdist_build import MAGIC, arch_list, failer, nvcc  # noqa: E402
 
-
-def fail(message):
-    sys.exit(f"error: xformers {VERSION}: {message}")
-
-
-def arch_list():
-    raw = os.environ.get("TORCH_CUDA_ARCH_LIST", "").strip()
-    if not raw:
-        fail("TORCH_CUDA_ARCH_LIST is not set: name the GPU archs to build for, e.g. 7.0")
-    archs = [a for a in re.split(r"[;\s]+", raw) if a]
-    for arch in archs:
-        if not re.fullmatch(r"\d+\.\d+(\+PTX)?", arch):
-            fail(f"TORCH_CUDA_ARCH_LIST entry {arch!r} is not of the form 7.0 or 8.0+PTX")
-    return archs
-
-
-def nvcc_release():
-    cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
-    if not cuda_home:
-        fail("CUDA_HOME is not set: building the CUDA extensions needs nvcc from a CUDA toolkit")
-    nvcc = Path(cuda_home) / "bin" / "nvcc"
-    if not os.access(nvcc, os.X_OK):
-        fail(f"{nvcc} not found or not executable (CUDA_HOME={cuda_home})")
-    result = subprocess.run([str(nvcc), "--version"], capture_output=True, text=True)
-    if result.returncode != 0:
-        fail(f"{nvcc} --version exited {result.returncode}: {result.stderr.strip()}")
-    print(result.stdout, end="")
-    match = re.search(r"release (\d+)\.(\d+)", result.stdout)
-    if not match:
-        fail(f"cannot read the CUDA release from `{nvcc} --version`")
-    return int(match[1]), int(match[2])
+fail = failer("xformers", VERSION)
 
 
 def fatbin(archs, release):
@@ -68,8 +37,8 @@ def fatbin(archs, release):
 class BuildWithKernels(build_py):
     def run(self):
         super().run()
-        archs = arch_list()
-        release = nvcc_release()
+        archs = arch_list(fail)
+        _, release = nvcc(fail)
         jobs = os.environ.get("MAX_JOBS", "1")
         print(f"building xformers {VERSION} kernels for {' '.join(archs)} with MAX_JOBS={jobs}")
         out = Path(self.build_lib) / "xformers"

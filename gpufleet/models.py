@@ -21,8 +21,9 @@ import re
 import shlex
 from pathlib import Path
 
-from pyinfra import host
 from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
+
+from gpufleet.facts import host as host_facts
 
 MANIFEST = ".gpufleet-manifest.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -144,7 +145,7 @@ def model_sync(src: str, model_path: str, files: dict[str, str], in_use: str | N
                    model_path="/opt/models/qwen3-embedding", files=manifest(src))
     """
     version = digest(files)
-    versions = host.get_fact(ModelVersions, path=model_path)
+    versions = host_facts.get(ModelVersions, path=model_path)
     if version in versions:
         return
     final = f"{model_path}/{version}"

@@ -1,19 +1,24 @@
-"""The facts tasks/driver.py, cuda.py, conda.py and stack.py read, gathered in one round trip.
+"""The facts a deploy reads, gathered in one round trip.
 
-Each of those tasks starts with ``prefetch_deploy(cfg, plan)``: the first one to run gathers
-every fact below in one SSH command (``gpufleet.facts.host``), the others find them kept. A fact
-missing from this list still works (the operation reads it with its own round trip): the list
-only decides how fast a no-op run is, never what it does. tests/test_prefetch.py checks that a
-no-op run's operations find every fact they read here.
+tasks/driver.py, cuda.py, conda.py and stack.py start with ``prefetch_deploy(cfg, plan)``: the
+first one to run gathers every fact below in one SSH command (``gpufleet.facts.host``), the
+others find them kept. The list includes what tasks/services.py and its rollout read for each
+server of the host (``service_queries``), so a full deploy reads its servers' state in the same
+round trip; tasks/services.py run alone gathers them with ``prefetch_services``. A fact missing
+from this list still works (the operation reads it with its own round trip): the list only
+decides how fast a no-op run is, never what it does.
 """
 
 from __future__ import annotations
 
-from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import Directory, File
-from pyinfra.facts.server import KernelVersion
+from contextlib import suppress
 
-from gpufleet.config import HostConfig
+from pyinfra import host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import Directory, File, FileContents, Link, Sha1File
+from pyinfra.facts.server import KernelVersion, Users
+
+from gpufleet.config import ConfigError, HostConfig
 from gpufleet.facts import host as host_facts
 from gpufleet.facts.apt import AptHolds
 from gpufleet.facts.conda import CondaEnvs, Miniforge, ServiceEnvLinks
@@ -21,8 +26,13 @@ from gpufleet.facts.driver import CudaToolkitAt, InstalledDriver
 from gpufleet.facts.host import Query, query
 from gpufleet.facts.nvidia import NouveauLoaded, NvidiaDriver
 from gpufleet.facts.vllm import VllmStacks
+from gpufleet.models import ModelDirError, ModelFiles, ModelVersions, manifest
 from gpufleet.operations import driver, managed, toolkit
 from gpufleet.plan import Plan
+from gpufleet.serve import server_specs
+from gpufleet.services import HEALTH_SCRIPT, ServerPlan, plan_server
+
+_SERVERS = "gpufleet_servers"  # host.data key of the host's planned servers
 
 
 def deploy_queries(cfg: HostConfig, plan: Plan) -> list[Query]:
@@ -55,9 +65,50 @@ def deploy_queries(cfg: HostConfig, plan: Plan) -> list[Query]:
         f"{cfg.gpufleet_root}/lib/postinstall.py",
     ):
         queries += managed.file_queries(dest)
+    # a malformed server list is left to tasks/services.py, which names host, value and rule
+    with suppress(ConfigError, ModelDirError, ValueError):
+        queries += service_queries(cfg, planned_servers(cfg, plan))
     return queries
 
 
 def prefetch_deploy(cfg: HostConfig, plan: Plan) -> None:
     """Gather ``deploy_queries`` in one round trip (nothing when already gathered this run)."""
     host_facts.prefetch(deploy_queries(cfg, plan))
+
+
+def planned_servers(cfg: HostConfig, plan: Plan) -> list[ServerPlan]:
+    """The host's servers (``gpufleet.services.plan_server``), planned once per run: a synced
+    model's manifest hashes its files on the control machine. Raises ConfigError,
+    ModelDirError or ValueError for a malformed server list or model_source."""
+    kept = host.data.get(_SERVERS)
+    if kept is None:
+        kept = []
+        for spec in server_specs(host.name, host.data.get):
+            synced = manifest(spec.model_source) if spec.model_source else None
+            kept.append(plan_server(spec, plan.gpu, plan.stack, cfg, synced))
+        setattr(host.data, _SERVERS, kept)
+    return kept
+
+
+def service_queries(cfg: HostConfig, servers: list[ServerPlan]) -> list[Query]:
+    """Every fact a no-op tasks/services.py reads: the service user, the health script, each
+    server's model directory (or synced versions and the unit naming the one in use), and
+    what its rollout compares (the `current` link, the unit's and env file's sha1)."""
+    if not servers:
+        return []
+    queries = [query(Users), *managed.file_queries(f"{cfg.gpufleet_root}/{HEALTH_SCRIPT}")]
+    for item in servers:
+        release = item.release
+        if item.manifest is None:
+            queries.append(query(ModelFiles, path=item.spec.model_path))
+        else:
+            queries.append(query(ModelVersions, path=item.spec.model_path))
+            queries.append(query(FileContents, path=release.unit_path))
+        queries.append(query(Link, path=release.link))
+        queries += [query(Sha1File, path=path) for path in (release.unit_path, release.env_file)]
+    return queries
+
+
+def prefetch_services(cfg: HostConfig, servers: list[ServerPlan]) -> None:
+    """Gather ``service_queries`` in one round trip (nothing when the deploy's batch has)."""
+    host_facts.prefetch(service_queries(cfg, servers))

@@ -15,56 +15,51 @@ of a role is never drained.
 from pyinfra import host, inventory, local
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import files, server
+from pyinfra.facts.server import Users
+from pyinfra.operations import server
 
 from gpufleet.config import ConfigError, HostConfig
 from gpufleet.drain import Drain
+from gpufleet.facts import host as host_facts
 from gpufleet.gateway import backend_name, server_name
-from gpufleet.models import (
-    ModelDirError,
-    ModelFiles,
-    check_model_dir,
-    manifest,
-    model_sync,
-    version_in_use,
-)
+from gpufleet.models import ModelDirError, ModelFiles, check_model_dir, model_sync, version_in_use
+from gpufleet.operations import managed
 from gpufleet.operations.rollout import rollout
-from gpufleet.serve import server_specs
-from gpufleet.services import HEALTH_SCRIPT, plan_server
+from gpufleet.prefetch import planned_servers, prefetch_services
+from gpufleet.services import HEALTH_SCRIPT
 
 local.include("tasks/preflight.py")
 
 plan = host.data.gpufleet_plan
 config = HostConfig.from_data(host.name, host.data.get)
 try:
-    specs = server_specs(host.name, host.data.get)
-    servers = []
-    for spec in specs:
-        synced = manifest(spec.model_source) if spec.model_source else None
-        if synced is None:
-            check_model_dir(
-                host.name, spec.model_path, host.get_fact(ModelFiles, path=spec.model_path)
-            )
-        servers.append(plan_server(spec, plan.gpu, plan.stack, config, synced))
+    servers = planned_servers(config, plan)
+    prefetch_services(config, servers)  # kept already when the install tasks ran first
+    for item in servers:
+        if item.manifest is None:
+            path = item.spec.model_path
+            check_model_dir(host.name, path, host_facts.get(ModelFiles, path=path))
 except (ConfigError, ModelDirError, ValueError) as exc:
     message = str(exc) if str(exc).startswith(host.name) else f"{host.name}: {exc}"
     raise PyinfraError(message) from None
 
-if servers:
+SHELL, HOME = "/usr/sbin/nologin", "/nonexistent"
+user = host_facts.get(Users).get(config.service_user) if servers else None
+if servers and not (user and user["shell"] == SHELL and user["home"] == HOME):
     server.user(
         name=f"Service user {config.service_user}",
         user=config.service_user,
         system=True,
-        shell="/usr/sbin/nologin",
-        home="/nonexistent",
+        shell=SHELL,
+        home=HOME,
         create_home=False,
     )
-    files.put(
+if servers:
+    managed.put(
         name="Health gate script",
         src="gpufleet/health.py",
         dest=f"{config.gpufleet_root}/{HEALTH_SCRIPT}",
         mode="644",
-        create_remote_dir=True,
     )
 
 for item in servers:
@@ -76,7 +71,7 @@ for item in servers:
             files=item.manifest,
             # the running version is the rollback target: never prune it
             in_use=version_in_use(
-                host.get_fact(FileContents, path=item.release.unit_path), item.spec.model_path
+                host_facts.get(FileContents, path=item.release.unit_path), item.spec.model_path
             ),
         )
 

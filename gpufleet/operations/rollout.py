@@ -23,6 +23,7 @@ from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.facts.files import FileContents, Link, Sha1File
 
 from gpufleet.drain import Drain, DrainError, balancers, put_back, take_out
+from gpufleet.facts import host as host_facts
 
 STAMP = ".gpufleet-stamp.json"
 
@@ -89,7 +90,7 @@ def rollout(release: Release, drain: Drain | None = None):
 
         rollout(name="Roll out vLLM embedding", release=release, _serial=True)
     """
-    link = host.get_fact(Link, path=release.link) or {}
+    link = host_facts.get(Link, path=release.link) or {}
     current = link.get("link_target")
     changed = [
         (path, text)
@@ -97,7 +98,7 @@ def rollout(release: Release, drain: Drain | None = None):
             (release.unit_path, release.unit_text),
             (release.env_file, release.env_text),
         )
-        if host.get_fact(Sha1File, path=path) != _sha1(text)
+        if host_facts.get(Sha1File, path=path) != _sha1(text)
     ]
     if current == release.target_env and not changed:
         return
@@ -125,7 +126,7 @@ def _log_diffs(changed: list[tuple[str, str]]) -> None:
     from pyinfra.operations.util.files import generate_color_diff
 
     for path, text in changed:
-        old = host.get_fact(FileContents, path=path)
+        old = host_facts.get(FileContents, path=path)
         verb = "modify" if old is not None else "create"
         host.log(f"Will {verb} {path}")
         current = [line + "\n" for line in old or []]

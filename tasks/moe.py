@@ -12,6 +12,7 @@ from pyinfra import host, local
 from pyinfra.operations import files
 
 from gpufleet.config import HostConfig
+from gpufleet.facts import host as host_facts
 from gpufleet.facts.vllm import VllmStacks
 from gpufleet.moe import configs_for, env_targets
 
@@ -19,7 +20,7 @@ local.include("tasks/preflight.py")
 
 plan = host.data.gpufleet_plan
 cfg = HostConfig.from_data(host.name, host.data.get)
-stamps = host.get_fact(VllmStacks, envs_dir=cfg.envs_dir)
+stamps = host_facts.get(VllmStacks, envs_dir=cfg.envs_dir)  # kept by the deploy's batch
 
 for env in env_targets(plan.stack, cfg.envs_dir, stamps):
     for src in configs_for(plan.gpu.name, env.vllm, cfg.moe_configs_dir):

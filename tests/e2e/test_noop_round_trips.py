@@ -10,7 +10,7 @@ import re
 from bench.deploy_scaling import commands_per_host
 from tests.e2e.helpers import INVENTORY, grand_total, pyinfra
 
-MAX_COMMANDS = 3  # before issue 7: 43; after the install tasks' batch: 15
+MAX_COMMANDS = 2  # preflight's batch and the deploy's batch
 
 
 def test_noop_deploy_runs_few_commands_per_host_and_changes_nothing(sandbox_cluster):
@@ -22,6 +22,7 @@ def test_noop_deploy_runs_few_commands_per_host_and_changes_nothing(sandbox_clus
     counts = commands_per_host(again.stdout)
     assert set(counts) == {h.name for h in sandbox_cluster.hosts}, counts
     assert max(counts.values()) <= MAX_COMMANDS, counts
-    # the service user, the health script, the models and the rollout: decided from the batch
+    # the service user, the health script, the models, the rollout and the MoE configs:
+    # decided from the batch
     read = sorted(set(re.findall(r"Getting fact: ([\w.]+)", again.stdout)))
-    assert read == ["gpufleet.facts.host.Batch", "gpufleet.facts.vllm.VllmStacks"], read
+    assert read == ["gpufleet.facts.host.Batch"], read

@@ -20,7 +20,7 @@ from gpufleet.facts import host as host_facts
 from gpufleet.facts.apt import AptHolds
 from gpufleet.facts.driver import InstalledDriver
 from gpufleet.facts.nvidia import GpuProcesses
-from gpufleet.operations import download
+from gpufleet.operations import apt, download
 
 REBOOT_MARKER = "/var/lib/gpufleet/reboot-required"
 NOUVEAU_BLACKLIST = "/etc/modprobe.d/gpufleet-blacklist-nouveau.conf"
@@ -61,16 +61,7 @@ def prerequisites(packages: list[str]):
 
     + packages: apt package names (build tools, dkms, the running kernel's headers)
     """
-    installed = host_facts.get(DebPackages)
-    missing = [name for name in packages if name not in installed]
-    if not missing:
-        host.noop(f"driver prerequisites present: {', '.join(packages)}")
-        return
-    yield "DEBIAN_FRONTEND=noninteractive apt-get update -q"
-    yield (
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-        + " ".join(shlex.quote(name) for name in missing)
-    )
+    yield from apt.packages._inner(names=packages, label="driver prerequisites")
 
 
 def _refuse_while_busy(installed: dict, version: str, force: bool) -> None:

@@ -11,9 +11,10 @@ from io import BytesIO
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, OperationError, operation
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.facts.server import Command
+
+from gpufleet.operations import apt
 
 ROOT_ONLY_MODES = (400, 600)
 
@@ -31,15 +32,7 @@ def packages(names: list[str]):
 
         packages(name="Install HAProxy", names=["haproxy"])
     """
-    missing = [name for name in names if name not in host.get_fact(DebPackages)]
-    if not missing:
-        host.noop(f"installed: {', '.join(names)}")
-        return
-    yield "DEBIAN_FRONTEND=noninteractive apt-get update -q"
-    yield (
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-        + " ".join(shlex.quote(name) for name in missing)
-    )
+    yield from apt.packages._inner(names=names)
 
 
 @operation()

@@ -18,6 +18,8 @@ allow_source_build = False  # let the solver fall back to building vLLM from sou
 # --- Where things come from (real upstream defaults; point them at a lab mirror) ---
 pypi_index_url = "https://pypi.org/simple"  # pip index (PEP 503/691), also `matrix refresh`
 pytorch_index_url = "https://download.pytorch.org/whl"  # + "/cu124": pip extra index
+# NVIDIA driver runfile ({version} = the stack's driver version) and CUDA toolkit runfile
+# ({version}, {runfile} from matrix.yaml cuda_toolkits); vLLM GitHub-release wheels.
 nvidia_driver_url = (
     "https://download.nvidia.com/XFree86/Linux-x86_64/{version}/NVIDIA-Linux-x86_64-{version}.run"
 )
@@ -30,7 +32,7 @@ vllm_release_wheel_url = (
 )
 # Community Pascal (sm_60/61) vLLM builds (vllm-pascal, triton-pascal): used for P40/P100 hosts.
 pascal_index_url = "https://sasha0552.github.io/pascal-pkgs-ci"
-miniforge_version = "24.11.3-2"
+miniforge_version = "24.11.3-2"  # Miniforge release installed into conda_prefix
 miniforge_url = (
     "https://github.com/conda-forge/miniforge/releases/download/{version}/"
     "Miniforge3-{version}-Linux-x86_64.sh"
@@ -93,9 +95,9 @@ driver_apt_holds = [
 ]
 
 # --- Serving ---
-service_user = "vllm"
-embedding_port = 8000
-chat_port = 8001
+service_user = "vllm"  # the non-root user the vLLM units run as (created by tasks/services.py)
+embedding_port = 8000  # the embedding server's OpenAI API port (per server: `port`)
+chat_port = 8001  # the chat server's OpenAI API port
 keep_envs = 2  # envs kept besides the one in use
 max_unavailable = 1  # hosts restarting at once during a rollout
 health_timeout_s = 600  # seconds a restarted server has to pass its gate before rollback

@@ -16,6 +16,8 @@ TOOLS = {
     "ssh-keygen": "openssh-client",
     "mount": "mount",
     "tar": "tar",
+    "dpkg-deb": "dpkg",  # the local apt repo's stand-in .debs
+    "dpkg-scanpackages": "dpkg-dev",  # ... and its Packages index
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,12 @@ def served(tmp_path: Path):
     server.shutdown()
 
 
-def _served_bytes(log: Path) -> int:
+def _served_bytes(log: Path, requests: int = 1) -> int:
+    """Bytes served by the first `requests` requests. The server logs a request after its
+    response went out, so the client can be done first: wait (briefly) for the log lines."""
+    deadline = time.monotonic() + 5
+    while len(mirror.read_log(log)) < requests and time.monotonic() < deadline:
+        time.sleep(0.01)
     return mirror.bytes_served(log)
 
 
@@ -60,6 +66,7 @@ def test_fetch_resumes_a_partial_download_with_range(served, tmp_path: Path) -> 
     (cache / "x.run.part").write_bytes(CONTENT[:300_000])
     path = artifacts.fetch("gpu01", f"{base}/x.run", DIGEST, str(cache))
     assert path.read_bytes() == CONTENT
+    _served_bytes(log)
     [entry] = mirror.read_log(log)
     assert entry["status"] == 206 and entry["bytes"] == len(CONTENT) - 300_000
 
@@ -104,4 +111,4 @@ def test_control_mode_pushes_the_cached_file_then_checks_it_on_the_host(served, 
     assert commands[1].dest == "/var/cache/gpufleet/.x.run.upload"
     assert f"= {DIGEST} ]; then chmod 0644" in commands[2]
     assert "mv -f /var/cache/gpufleet/.x.run.upload /var/cache/gpufleet/x.run" in commands[2]
-    assert _served_bytes(log) == len(CONTENT) + len(f"{DIGEST}  x.run\n")
+    assert _served_bytes(log, requests=2) == len(CONTENT) + len(f"{DIGEST}  x.run\n")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.config import ConfigError, HostConfig
-from gpufleet.inventory import hosts
+from gpufleet.inventory import hosts, pyinfra_state
 from gpufleet.models import read_config
 from gpufleet.plan import plan_host
 from gpufleet.serve import AUTO, server_specs
@@ -259,20 +259,12 @@ def configs_for(gpu_name: str, vllm: str, configs_dir: str | Path) -> list[Path]
 def run_remote(inventory: str, host_name: str, script: str) -> tuple[bool, list[str], str]:
     """Run `script` on one inventory host over pyinfra's SSH connector, outside a deploy:
     (ok, stdout lines, stderr text)."""
-    import warnings
+    from pyinfra.api import StringCommand
+    from pyinfra.api.exceptions import ConnectError
+    from pyinfra.context import ctx_host, ctx_state
 
-    with warnings.catch_warnings():  # pyinfra_cli patches ssl through gevent (see remote.py)
-        warnings.simplefilter("ignore")
-        from pyinfra.api import Config, State, StringCommand
-        from pyinfra.api.exceptions import ConnectError
-        from pyinfra.context import ctx_host, ctx_state
-        from pyinfra_cli.inventory import make_inventory_from_files
-
-    state = State()
-    with ctx_state.use(state):
-        inventory_obj = make_inventory_from_files(inventory, cwd=str(Path.cwd()))
-    state.init(inventory_obj, Config())
-    host = inventory_obj.get_host(host_name)
+    state = pyinfra_state(inventory)
+    host = state.inventory.get_host(host_name)
     try:
         with ctx_state.use(state), ctx_host.use(host):
             host.connect(show_errors=False, raise_exceptions=True)

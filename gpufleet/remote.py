@@ -14,24 +14,22 @@ down: each host answers with its facts or with the reason it could not.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpufleet.inventory import InventoryError
+from gpufleet.inventory import pyinfra_state
 
 # pyinfra_cli patches ssl through gevent on import, and warns that it is too late; the patch is
 # what pyinfra's own CLI runs with, so the warning says nothing to a gpufleet user.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import gevent
-    from pyinfra.api import Config, FactBase, Host, State
+    from pyinfra.api import FactBase, Host, State
     from pyinfra.api.exceptions import ConnectError, PyinfraError
     from pyinfra.api.facts import get_fact
     from pyinfra.context import ctx_host, ctx_state
-    from pyinfra_cli.inventory import make_inventory_from_files
 
 # fact key -> (fact class, keyword arguments of its command), e.g. (AptPolicy, {"package": "gcc"})
 FactSpec = Mapping[str, tuple[type[FactBase], Mapping[str, Any]]]
@@ -61,26 +59,13 @@ def gather(inventory_path: str, facts: FactSpec, cwd: str | None = None) -> dict
     whose fact command fails, gets ``error`` set; no host's failure raises. A fact whose command
     is missing on the host (no nvidia-smi yet) gives the fact's default, as in a deploy.
     """
-    state = _state(inventory_path, cwd or os.getcwd())
+    state = pyinfra_state(inventory_path, cwd)
     hosts = list(state.inventory)
     greenlets = [state.pool.spawn(_gather_host, state, host, facts) for host in hosts]
     gevent.joinall(greenlets)
     results = {host.name: greenlet.get() for host, greenlet in zip(hosts, greenlets, strict=True)}
     _disconnect(state)
     return results
-
-
-def _state(inventory_path: str, cwd: str) -> State:
-    if not os.path.isfile(inventory_path):
-        raise InventoryError(f"{inventory_path}: no such inventory file")
-    state = State()
-    with ctx_state.use(state):
-        try:
-            inventory = make_inventory_from_files(inventory_path, cwd=cwd)
-        except Exception as exc:  # a user's Python file: any error is theirs to fix
-            raise InventoryError(f"{inventory_path}: {type(exc).__name__}: {exc}") from exc
-    state.init(inventory, Config())
-    return state
 
 
 def _gather_host(state: State, host: Host, facts: FactSpec) -> HostFacts:

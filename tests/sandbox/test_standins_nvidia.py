@@ -93,19 +93,21 @@ def test_nvcc_version_and_compile(tmp_path):
     )
 
 
+def _r580_nvidia_smi(tmp_path):
+    """The R580 driver stand-in's nvidia-smi, written into tmp_path: (branch, path)."""
+    branch = load().driver_branch("580")
+    script = nvidia._fill(
+        "nvidia-smi.sh", VERSION=branch.version, CUDA=branch.cuda, TABLE=nvidia.gpu_table()
+    )
+    return branch, _tool(tmp_path, "nvidia-smi", script)
+
+
 @pytest.mark.parametrize(
     ("model", "flavour", "cc"),
     [("Tesla P40", "proprietary", "6.1"), ("Tesla V100-SXM2-32GB", "proprietary", "7.0")],
 )
 def test_nvidia_smi_reports_the_host_gpu(tmp_path, model, flavour, cc):
-    branch = next(b for b in load().drivers if b.branch == "580")
-    smi = _tool(
-        tmp_path,
-        "nvidia-smi",
-        nvidia._fill(
-            "nvidia-smi.sh", VERSION=branch.version, CUDA=branch.cuda, TABLE=nvidia.gpu_table()
-        ),
-    )
+    branch, smi = _r580_nvidia_smi(tmp_path)
     (tmp_path / "gpu").write_text(model + "\n")
     (tmp_path / "gpu_count").write_text("2\n")
     (tmp_path / "nvidia-module").write_text(flavour + "\n")
@@ -128,14 +130,7 @@ def test_nvidia_smi_reports_the_host_gpu(tmp_path, model, flavour, cc):
 
 
 def test_open_module_on_a_pre_turing_gpu_finds_no_devices(tmp_path):
-    branch = next(b for b in load().drivers if b.branch == "580")
-    smi = _tool(
-        tmp_path,
-        "nvidia-smi",
-        nvidia._fill(
-            "nvidia-smi.sh", VERSION=branch.version, CUDA=branch.cuda, TABLE=nvidia.gpu_table()
-        ),
-    )
+    _, smi = _r580_nvidia_smi(tmp_path)
     (tmp_path / "gpu").write_text("Tesla P40\n")
     (tmp_path / "nvidia-module").write_text("open\n")
     env = {"GPUFLEET_SANDBOX_ETC": str(tmp_path), "GPUFLEET_SANDBOX_STATE": str(tmp_path)}
